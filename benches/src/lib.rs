@@ -1,0 +1,1 @@
+//! Benchmarks of mcp-patterns; see `benches/`.

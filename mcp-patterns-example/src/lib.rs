@@ -1,0 +1,13 @@
+//! The reference server of mcp-patterns: a firewall-rules MCP server over a small downstream
+//! HTTP API. The binary `mcp-patterns-example` is a thin command line over this library, which
+//! tests and benchmarks use to start servers in-process.
+
+pub mod downstream;
+mod error;
+pub mod model;
+mod run;
+pub mod server;
+
+pub use error::ExampleError;
+pub use run::{HttpOptions, RunningHttp, serve_stdio, start_http};
+pub use server::FirewallServer;

@@ -1,0 +1,111 @@
+//! `mcp-patterns-example`: the reference firewall-rules MCP server.
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use mcp_patterns_example::{HttpOptions, serve_stdio, start_http};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// The reference MCP server of mcp-patterns: firewall rules per application, from a downstream
+/// HTTP API (a built-in demo one by default).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to bind the Streamable HTTP endpoint to.
+    #[arg(long, env = "MCP_BIND", default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Port of the Streamable HTTP endpoint (0 picks a free port).
+    #[arg(long, env = "MCP_PORT", default_value_t = 8080)]
+    port: u16,
+    /// Serve one session on stdin/stdout instead of HTTP.
+    #[arg(long)]
+    stdio: bool,
+    /// Base URL of an external firewall API; without it the built-in demo API is started on a
+    /// free loopback port.
+    #[arg(long, env = "DOWNSTREAM_URL")]
+    downstream_url: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    // Logs go to stderr: on stdio, stdout carries the protocol.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("MCP_LOG_LEVEL").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signal_shutdown(shutdown.clone()));
+
+    let result = if args.stdio {
+        serve_stdio(args.downstream_url.as_deref(), shutdown).await
+    } else {
+        run_http(args, shutdown).await
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("mcp-patterns-example: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_http(
+    args: Args,
+    shutdown: CancellationToken,
+) -> Result<(), mcp_patterns_example::ExampleError> {
+    let running = start_http(HttpOptions {
+        bind: args.bind,
+        port: args.port,
+        downstream_url: args.downstream_url,
+    })
+    .await?;
+    eprintln!(
+        "mcp-patterns-example serving MCP (Streamable HTTP) at {}",
+        running.mcp_url
+    );
+    eprintln!("  tools: list_firewall_rules, get_firewall_rule(app_name)");
+    eprintln!(
+        "  downstream: {}{}",
+        running.downstream_url,
+        if running.downstream.is_some() {
+            " (built-in demo API)"
+        } else {
+            ""
+        }
+    );
+    shutdown.cancelled().await;
+    eprintln!("mcp-patterns-example shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM.
+async fn signal_shutdown(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    shutdown.cancel();
+}

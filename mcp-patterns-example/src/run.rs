@@ -1,0 +1,147 @@
+//! Starting the server on Streamable HTTP or stdio.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use rmcp::ServiceExt;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::downstream::{self, DownstreamClient, FirewallStore, RunningDownstream};
+use crate::{ExampleError, FirewallServer};
+
+/// Where and how to serve over HTTP.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Address to bind, `127.0.0.1` by default.
+    pub bind: IpAddr,
+    /// Port, 8080 by default; 0 picks a free one.
+    pub port: u16,
+    /// An external downstream API; when `None` the built-in one is started on a free loopback port.
+    pub downstream_url: Option<String>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8080,
+            downstream_url: None,
+        }
+    }
+}
+
+/// A server running on Streamable HTTP.
+#[derive(Debug)]
+pub struct RunningHttp {
+    /// The address it listens on.
+    pub local_addr: SocketAddr,
+    /// The MCP endpoint, e.g. `http://127.0.0.1:8080/mcp`.
+    pub mcp_url: String,
+    /// The downstream API it answers from.
+    pub downstream_url: String,
+    /// The built-in downstream, when it started one.
+    pub downstream: Option<RunningDownstream>,
+    ct: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningHttp {
+    /// Stops accepting requests, ends open sessions, stops the built-in downstream and waits.
+    pub async fn shutdown(self) {
+        self.ct.cancel();
+        let _ = self.task.await;
+        if let Some(downstream) = self.downstream {
+            downstream.shutdown().await;
+        }
+    }
+}
+
+/// Starts the built-in downstream unless `url` names one; returns its client and handle.
+pub(crate) async fn downstream_for(
+    url: Option<&str>,
+) -> Result<(DownstreamClient, Option<RunningDownstream>), ExampleError> {
+    match url {
+        Some(url) => Ok((DownstreamClient::new(url), None)),
+        None => {
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+            let running = downstream::serve(addr, FirewallStore::seeded()).await?;
+            Ok((DownstreamClient::new(running.url.clone()), Some(running)))
+        }
+    }
+}
+
+/// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
+pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleError> {
+    let (client, downstream) = downstream_for(options.downstream_url.as_deref()).await?;
+    let addr = SocketAddr::new(options.bind, options.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ExampleError::Io {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| ExampleError::Io {
+        addr: addr.to_string(),
+        source,
+    })?;
+
+    let ct = CancellationToken::new();
+    let mut config =
+        StreamableHttpServerConfig::default().with_cancellation_token(ct.child_token());
+    if !options.bind.is_loopback() {
+        // Bound to a non-loopback address on purpose: accept the Host headers that reach it.
+        config = config.disable_allowed_hosts();
+    }
+    let handler = FirewallServer::new(client.clone());
+    let service: StreamableHttpService<FirewallServer, LocalSessionManager> =
+        StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            Arc::new(LocalSessionManager::default()),
+            config,
+        );
+    let app = axum::Router::new().nest_service("/mcp", service);
+    let task = tokio::spawn({
+        let ct = ct.clone();
+        async move {
+            if let Err(error) = axum::serve(listener, app)
+                .with_graceful_shutdown(ct.cancelled_owned())
+                .await
+            {
+                tracing::error!(%error, "MCP HTTP server stopped");
+            }
+        }
+    });
+    Ok(RunningHttp {
+        local_addr,
+        mcp_url: format!("http://{local_addr}/mcp"),
+        downstream_url: client.base_url().to_owned(),
+        downstream,
+        ct,
+        task,
+    })
+}
+
+/// Serves one MCP session on stdin/stdout until the client closes it or `shutdown` fires.
+pub async fn serve_stdio(
+    downstream_url: Option<&str>,
+    shutdown: CancellationToken,
+) -> Result<(), ExampleError> {
+    let (client, downstream) = downstream_for(downstream_url).await?;
+    tracing::info!(downstream = client.base_url(), "serving MCP on stdio");
+    let service = FirewallServer::new(client)
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|error| ExampleError::Transport(error.to_string()))?;
+    let service_ct = service.cancellation_token();
+    let result = tokio::select! {
+        result = service.waiting() => result.map(|_| ()).map_err(|error| ExampleError::Transport(error.to_string())),
+        () = shutdown.cancelled() => { service_ct.cancel(); Ok(()) }
+    };
+    if let Some(downstream) = downstream {
+        downstream.shutdown().await;
+    }
+    result
+}
