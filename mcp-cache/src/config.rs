@@ -26,7 +26,6 @@ pub enum InitialFetch {
 /// Configuration of a cache. The defaults are a 5-minute TTL, no jitter, a 30-second
 /// per-fetch timeout and [`InitialFetch::FailFast`].
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct CacheConfig {
     /// Interval between background refreshes; a snapshot older than this is stale.
     pub ttl: Duration,
