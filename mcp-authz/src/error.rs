@@ -1,15 +1,32 @@
-//! Per-request authorization errors and their HTTP mapping.
+//! Errors, split by phase: [`ConfigError`] at start-up, [`AuthError`] per request (with its HTTP
+//! mapping, here next to the enum).
 
-use http::StatusCode;
+use axum::body::Body;
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
 
-/// Why a request was refused. Each variant knows its HTTP status ([`AuthError::status`]).
-#[derive(Debug, thiserror::Error)]
+/// Why a request was refused at the token level. Each variant knows its HTTP status
+/// ([`AuthError::status`]) and its `WWW-Authenticate` challenge
+/// ([`AuthError::www_authenticate`]); [`AuthError::into_response`] is the one place that turns
+/// it into an HTTP response.
+///
+/// Messages never contain the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
     /// The request carried no bearer token.
     #[error("missing bearer token")]
     MissingToken,
-    /// The token could not be verified (bad signature, malformed, wrong issuer or audience …).
+    /// The token is larger than the configured maximum; it was not parsed.
+    #[error("token too large: {len} bytes, at most {max} accepted")]
+    TokenTooLarge {
+        /// The token's length in bytes.
+        len: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The token could not be verified (malformed, bad signature, algorithm not allowed, wrong
+    /// issuer or audience, not yet valid, unknown key, inactive …).
     #[error("invalid token: {reason}")]
     InvalidToken {
         /// A short, token-free explanation.
@@ -21,10 +38,10 @@ pub enum AuthError {
     /// The principal lacks a scope the operation needs.
     #[error("insufficient scope: requires {required}")]
     InsufficientScope {
-        /// The missing scope(s), space separated.
+        /// The required scope(s), space separated.
         required: String,
     },
-    /// The identity provider could not be reached or answered garbage.
+    /// The identity provider could not be reached, timed out or answered garbage.
     #[error("identity provider unavailable: {reason}")]
     Unavailable {
         /// What went wrong.
@@ -33,17 +50,169 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
+        Self::InvalidToken {
+            reason: reason.into(),
+        }
+    }
+
+    #[allow(dead_code)] // for the userinfo and introspection verifiers
+    pub(crate) fn unavailable(reason: impl std::fmt::Display) -> Self {
+        Self::Unavailable {
+            reason: reason.to_string(),
+        }
+    }
+
     /// The HTTP status this error maps to: 401 for token problems, 403 for missing scopes and
     /// 503 when the identity provider is unavailable.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::InvalidToken { .. } | Self::Expired => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::MissingToken
+            | Self::TokenTooLarge { .. }
+            | Self::InvalidToken { .. }
+            | Self::Expired => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
+
+    /// A short machine-readable reason, used in audit records (`auth.reason`).
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::TokenTooLarge { .. } => "token_too_large",
+            Self::InvalidToken { .. } => "invalid_token",
+            Self::Expired => "token_expired",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::Unavailable { .. } => "idp_unavailable",
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge (RFC 6750 §3, RFC 9728 §5.1), or `None` for 503.
+    ///
+    /// `resource_metadata` is the URL of the protected-resource metadata document.
+    pub fn www_authenticate(&self, resource_metadata: Option<&str>) -> Option<String> {
+        let mut params: Vec<String> = Vec::new();
+        match self {
+            Self::MissingToken => {}
+            Self::InsufficientScope { required } => {
+                params.push("error=\"insufficient_scope\"".into());
+                params.push(format!("scope=\"{}\"", quote(required)));
+            }
+            Self::Unavailable { .. } => return None,
+            other => {
+                params.push("error=\"invalid_token\"".into());
+                params.push(format!(
+                    "error_description=\"{}\"",
+                    quote(&other.to_string())
+                ));
+            }
+        }
+        if let Some(url) = resource_metadata {
+            params.push(format!("resource_metadata=\"{}\"", quote(url)));
+        }
+        Some(if params.is_empty() {
+            "Bearer".to_owned()
+        } else {
+            format!("Bearer {}", params.join(", "))
+        })
+    }
+
+    /// The HTTP response for this error: status, `WWW-Authenticate`, and a small JSON body
+    /// `{"error": …, "error_description": …}`.
+    pub fn into_response(self, resource_metadata: Option<&str>) -> Response {
+        let error = match &self {
+            Self::MissingToken
+            | Self::TokenTooLarge { .. }
+            | Self::InvalidToken { .. }
+            | Self::Expired => "invalid_token",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::Unavailable { .. } => "temporarily_unavailable",
+        };
+        let body = serde_json::json!({ "error": error, "error_description": self.to_string() });
+        let mut response = Response::new(Body::from(body.to_string()));
+        *response.status_mut() = self.status();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(challenge) = self.www_authenticate(resource_metadata)
+            && let Ok(value) = HeaderValue::from_str(&challenge)
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// Escapes a value for an RFC 7235 quoted-string and drops control characters.
+fn quote(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
+}
+
+/// Why a verifier, policy or layer could not be built. Returned at start-up only.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A URL could not be parsed.
+    #[error("invalid URL {url}")]
+    InvalidUrl {
+        /// The offending URL.
+        url: String,
+    },
+    /// An HTTP request to the identity provider failed (discovery, JWKS).
+    #[error("request to {url} failed")]
+    Http {
+        /// The URL requested.
+        url: String,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The identity provider answered with something unusable.
+    #[error("unusable response from {url}: {reason}")]
+    BadResponse {
+        /// The URL requested.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A key could not be loaded.
+    #[error("invalid key: {reason}")]
+    InvalidKey {
+        /// What was wrong.
+        reason: String,
+    },
+    /// The configuration is inconsistent (no algorithms allowed, `none`, …).
+    #[error("invalid configuration: {reason}")]
+    Invalid {
+        /// What was wrong.
+        reason: String,
+    },
+    /// A policy file could not be read.
+    #[error("cannot read policy file {path}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A policy document could not be parsed.
+    #[error("cannot parse policy: {reason}")]
+    Policy {
+        /// The parser's message.
+        reason: String,
+    },
 }
 
 #[cfg(test)]
@@ -59,5 +228,30 @@ mod tests {
         };
         assert_eq!(scope.status(), StatusCode::FORBIDDEN);
         assert_eq!(scope.to_string(), "insufficient scope: requires a b");
+    }
+
+    #[test]
+    fn challenges() {
+        let url = Some("https://mcp.example/.well-known/oauth-protected-resource");
+        assert_eq!(
+            AuthError::MissingToken.www_authenticate(url).unwrap(),
+            "Bearer resource_metadata=\"https://mcp.example/.well-known/oauth-protected-resource\""
+        );
+        assert_eq!(
+            AuthError::invalid("bad \"sig\"")
+                .www_authenticate(None)
+                .unwrap(),
+            "Bearer error=\"invalid_token\", error_description=\"invalid token: bad \\\"sig\\\"\""
+        );
+        let scope = AuthError::InsufficientScope {
+            required: "mcp:access".into(),
+        };
+        assert!(
+            scope
+                .www_authenticate(url)
+                .unwrap()
+                .starts_with("Bearer error=\"insufficient_scope\", scope=\"mcp:access\", ")
+        );
+        assert!(AuthError::unavailable("x").www_authenticate(url).is_none());
     }
 }

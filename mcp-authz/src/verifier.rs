@@ -1,10 +1,19 @@
-//! The verifier trait.
+//! The verifier trait and what every verifier shares.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::entitlements::EntitlementMapper;
 use crate::{AuthError, Principal};
 
 /// Verifies a bearer token and returns the caller it identifies (requirement A1).
 ///
-/// Implementations must never log or store the token itself.
+/// Implementations must never log or store the token itself. Implementations in this crate:
+/// [`JwtVerifier`](crate::JwtVerifier) (local JWT checks against JWKS or static keys),
+/// [`UserinfoVerifier`](crate::UserinfoVerifier), [`IntrospectionVerifier`](crate::IntrospectionVerifier),
+/// and the combinators [`CachedVerifier`](crate::CachedVerifier) and
+/// [`IssuerDispatch`](crate::IssuerDispatch).
 #[async_trait::async_trait]
 pub trait TokenVerifier: Send + Sync {
     /// Verifies `token` and returns its principal, or why it was refused.
@@ -16,4 +25,52 @@ impl<V: TokenVerifier + ?Sized> TokenVerifier for std::sync::Arc<V> {
     async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         (**self).verify(token).await
     }
+}
+
+#[async_trait::async_trait]
+impl<V: TokenVerifier + ?Sized> TokenVerifier for Box<V> {
+    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        (**self).verify(token).await
+    }
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub(crate) fn unix_time(value: Option<&Value>) -> Option<SystemTime> {
+    let secs = value?.as_f64()?;
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some(UNIX_EPOCH + Duration::from_secs(secs as u64))
+}
+
+/// Builds a principal from a JSON claims object (token claims, introspection response, userinfo).
+pub(crate) fn principal_from_claims(
+    claims: Value,
+    mapper: &dyn EntitlementMapper,
+) -> Result<Principal, AuthError> {
+    let str_claim = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    let client_id = str_claim("client_id").or_else(|| str_claim("azp"));
+    let subject = str_claim("sub")
+        .or_else(|| client_id.clone())
+        .ok_or_else(|| AuthError::invalid("no subject (`sub`) in token"))?;
+    let mut principal = Principal::new(subject);
+    principal.client_id = client_id;
+    principal.issuer = str_claim("iss");
+    principal.audience = string_list(claims.get("aud"));
+    principal.expires_at = unix_time(claims.get("exp"));
+    principal.entitlements = mapper.map(&claims);
+    principal.claims = claims;
+    Ok(principal)
 }

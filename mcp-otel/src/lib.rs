@@ -1,6 +1,20 @@
 #![doc = include_str!("../README.md")]
 
+pub mod capture;
+mod handler;
+mod layer;
+pub mod metrics;
+pub mod openinference;
+mod operation;
+pub mod propagation;
 pub mod semconv;
+
+pub use capture::CaptureConfig;
+pub use handler::OtelHandler;
+pub use layer::{OtelLayer, OtelLayerBuilder, Transport, UserIdFn};
+
+/// The instrumentation scope name of this crate's meter and spans.
+pub const INSTRUMENTATION_NAME: &str = "mcp-otel";
 
 /// The span name the MCP semantic conventions prescribe: `{method} {target}` when the request has
 /// a target (a tool or prompt name), otherwise just `{method}`.

@@ -1,28 +1,81 @@
-//! Attribute names from the OpenTelemetry semantic conventions for MCP
-//! (`open-telemetry/semantic-conventions-genai`, `docs/gen-ai/mcp.md`, status Development).
+//! Attribute, metric and value names from the OpenTelemetry semantic conventions for MCP
+//! (`open-telemetry/semantic-conventions-genai`, `model/mcp/*.yaml` and `docs/gen-ai/mcp.md`,
+//! status Development; the files link the core conventions at v1.43.0), plus the general
+//! attributes those conventions reference.
 
 use opentelemetry::Key;
 
-/// The MCP method, e.g. `tools/call`.
+/// The MCP method, e.g. `tools/call`. Required on every MCP span and metric.
 pub const MCP_METHOD_NAME: &str = "mcp.method.name";
-/// The MCP session id.
+/// The `Mcp-Session-Id` of a Streamable HTTP session (pre-2026-07-28 peers only).
 pub const MCP_SESSION_ID: &str = "mcp.session.id";
-/// The negotiated MCP protocol version.
+/// The negotiated MCP protocol version, e.g. `2025-06-18`.
 pub const MCP_PROTOCOL_VERSION: &str = "mcp.protocol.version";
-/// The URI of the resource a request targets.
+/// The URI of the resource a request targets (`resources/read`, `resources/subscribe`, …).
 pub const MCP_RESOURCE_URI: &str = "mcp.resource.uri";
-/// The JSON-RPC request id.
+/// The JSON-RPC request id, as a string.
 pub const JSONRPC_REQUEST_ID: &str = "jsonrpc.request.id";
-/// The tool name.
+/// The JSON-RPC protocol version; recommended only when it is not `2.0`.
+pub const JSONRPC_PROTOCOL_VERSION: &str = "jsonrpc.protocol.version";
+/// The JSON-RPC error code of an error response, as a string (e.g. `-32602`).
+pub const RPC_RESPONSE_STATUS_CODE: &str = "rpc.response.status_code";
+/// The tool name (`tools/call`).
 pub const GEN_AI_TOOL_NAME: &str = "gen_ai.tool.name";
-/// The GenAI operation, `execute_tool` for tool calls.
+/// The GenAI operation: [`EXECUTE_TOOL`] for tool calls and unset otherwise.
 pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
+/// The prompt name (`prompts/get`).
+pub const GEN_AI_PROMPT_NAME: &str = "gen_ai.prompt.name";
+/// The tool call's arguments (opt-in, sensitive).
+pub const GEN_AI_TOOL_CALL_ARGUMENTS: &str = "gen_ai.tool.call.arguments";
+/// The tool call's result (opt-in, sensitive).
+pub const GEN_AI_TOOL_CALL_RESULT: &str = "gen_ai.tool.call.result";
 /// `pipe` for stdio, `tcp` for HTTP.
 pub const NETWORK_TRANSPORT: &str = "network.transport";
+/// `http` for Streamable HTTP.
+pub const NETWORK_PROTOCOL_NAME: &str = "network.protocol.name";
+/// The HTTP version, e.g. `1.1`.
+pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
 /// The class of error a failed operation ended with.
 pub const ERROR_TYPE: &str = "error.type";
+
+/// [`GEN_AI_OPERATION_NAME`] value for tool calls.
+pub const EXECUTE_TOOL: &str = "execute_tool";
+/// [`ERROR_TYPE`] value for a `tools/call` result with `isError: true`.
+pub const TOOL_ERROR: &str = "tool_error";
+/// [`ERROR_TYPE`] value when the operation failed without a more specific class.
+pub const OTHER_ERROR: &str = "_OTHER";
+/// [`NETWORK_TRANSPORT`] value for stdio.
+pub const TRANSPORT_PIPE: &str = "pipe";
+/// [`NETWORK_TRANSPORT`] value for HTTP.
+pub const TRANSPORT_TCP: &str = "tcp";
+
+/// Histogram of server-side request duration, in seconds.
+pub const MCP_SERVER_OPERATION_DURATION: &str = "mcp.server.operation.duration";
+/// Histogram of server-side session duration, in seconds.
+pub const MCP_SERVER_SESSION_DURATION: &str = "mcp.server.session.duration";
+
+/// The bucket boundaries (seconds) the conventions advise for the MCP duration histograms.
+pub const DURATION_BUCKETS: [f64; 14] = [
+    0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+/// JSON-RPC error codes that, on the server side, mean the caller sent a request the server
+/// could not serve; the conventions say they SHOULD NOT be considered errors
+/// (`-32700` parse error, `-32600` invalid request, `-32601` method not found, `-32602` invalid
+/// params — also an unknown tool — and `-32002` resource not found).
+pub const CALLER_ERROR_CODES: [i32; 5] = [-32700, -32600, -32601, -32602, -32002];
 
 /// [`MCP_METHOD_NAME`] as an OpenTelemetry [`Key`].
 pub fn method_key() -> Key {
     Key::from_static_str(MCP_METHOD_NAME)
+}
+
+/// Whether a server-side JSON-RPC error code classifies as an error under the conventions.
+///
+/// ```
+/// assert!(!mcp_otel::semconv::is_server_error_code(-32602)); // unknown tool: caller's fault
+/// assert!(mcp_otel::semconv::is_server_error_code(-32603)); // internal error
+/// ```
+pub fn is_server_error_code(code: i32) -> bool {
+    !CALLER_ERROR_CODES.contains(&code)
 }

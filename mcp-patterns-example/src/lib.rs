@@ -2,6 +2,7 @@
 //! HTTP API. The binary `mcp-patterns-example` is a thin command line over this library, which
 //! tests and benchmarks use to start servers in-process.
 
+pub mod conformance;
 pub mod downstream;
 mod error;
 pub mod model;

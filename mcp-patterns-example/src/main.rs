@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mcp_patterns_example::{HttpOptions, serve_stdio, start_http};
+use mcp_patterns_example::{HttpOptions, conformance, serve_stdio, start_http};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -26,6 +26,11 @@ struct Args {
     /// free loopback port.
     #[arg(long, env = "DOWNSTREAM_URL")]
     downstream_url: Option<String>,
+    /// Serve the MCP conformance-suite fixture (the test tools, resources and prompts that the
+    /// suite's server scenarios call) instead of the firewall tools; for testing only, see
+    /// docs/conformance.md.
+    #[arg(long)]
+    conformance: bool,
 }
 
 #[tokio::main]
@@ -43,7 +48,9 @@ async fn main() -> ExitCode {
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
 
-    let result = if args.stdio {
+    let result = if args.conformance {
+        run_conformance(args, shutdown).await
+    } else if args.stdio {
         serve_stdio(args.downstream_url.as_deref(), shutdown).await
     } else {
         run_http(args, shutdown).await
@@ -83,6 +90,29 @@ async fn run_http(
     );
     shutdown.cancelled().await;
     eprintln!("mcp-patterns-example shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Serves the conformance fixture on stdio or HTTP until `shutdown`.
+async fn run_conformance(
+    args: Args,
+    shutdown: CancellationToken,
+) -> Result<(), mcp_patterns_example::ExampleError> {
+    if args.stdio {
+        return conformance::serve_conformance_stdio(shutdown).await;
+    }
+    let running = conformance::start_conformance_http(HttpOptions {
+        bind: args.bind,
+        port: args.port,
+        downstream_url: None,
+    })
+    .await?;
+    eprintln!(
+        "mcp-patterns-example serving the MCP conformance fixture (Streamable HTTP) at {}",
+        running.mcp_url
+    );
+    shutdown.cancelled().await;
     running.shutdown().await;
     Ok(())
 }

@@ -1,0 +1,192 @@
+//! [`OtelLayer`]: the configuration shared by every [`OtelHandler`] it wraps (one per session).
+
+use std::fmt;
+use std::sync::Arc;
+
+use opentelemetry::metrics::Meter;
+use rmcp::ServerHandler;
+use rmcp::service::{RequestContext, RoleServer};
+
+use crate::capture::CaptureConfig;
+use crate::handler::OtelHandler;
+use crate::metrics::ServerMetrics;
+
+/// Where requests reach the server when the request itself does not say: HTTP requests carry
+/// `http::request::Parts` in their extensions and are always recorded as `tcp`/`http`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// stdio: `network.transport = pipe`. The default.
+    #[default]
+    Pipe,
+    /// A TCP transport other than Streamable HTTP: `network.transport = tcp`.
+    Tcp,
+    /// Do not record `network.transport` (e.g. in-process duplex streams).
+    Unrecorded,
+}
+
+/// Derives the `user.id` (OpenInference) of a request, e.g. from authenticated claims an
+/// authorization layer stored in the request's extensions.
+pub type UserIdFn = dyn Fn(&RequestContext<RoleServer>) -> Option<String> + Send + Sync;
+
+pub(crate) struct Shared {
+    pub(crate) capture: CaptureConfig,
+    pub(crate) transport: Transport,
+    pub(crate) resource_uri_in_name: bool,
+    pub(crate) caller_errors_are_errors: bool,
+    pub(crate) metrics: Option<ServerMetrics>,
+    pub(crate) user_id: Option<Arc<UserIdFn>>,
+}
+
+/// Builds [`OtelHandler`]s that share one configuration and one set of metric instruments.
+///
+/// Cheap to clone; call [`layer`](Self::layer) in rmcp's per-session service factory:
+///
+/// ```
+/// use mcp_otel::{CaptureConfig, OtelLayer};
+/// # #[derive(Clone)] struct MyServer;
+/// # impl rmcp::ServerHandler for MyServer {}
+///
+/// let otel = OtelLayer::builder()
+///     .capture(CaptureConfig::enabled().redact(["ssn"]))
+///     .build();
+/// let factory = move || Ok::<_, std::io::Error>(otel.layer(MyServer));
+/// # let _ = factory();
+/// ```
+#[derive(Clone)]
+pub struct OtelLayer {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for OtelLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtelLayer")
+            .field("capture", &self.shared.capture)
+            .field("transport", &self.shared.transport)
+            .field("resource_uri_in_name", &self.shared.resource_uri_in_name)
+            .field(
+                "caller_errors_are_errors",
+                &self.shared.caller_errors_are_errors,
+            )
+            .field("metrics", &self.shared.metrics.is_some())
+            .field("user_id", &self.shared.user_id.is_some())
+            .finish()
+    }
+}
+
+impl Default for OtelLayer {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl OtelLayer {
+    /// A layer with the defaults of [`OtelLayerBuilder`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts a builder.
+    pub fn builder() -> OtelLayerBuilder {
+        OtelLayerBuilder::default()
+    }
+
+    /// Wraps `inner`.
+    pub fn layer<H: ServerHandler>(&self, inner: H) -> OtelHandler<H> {
+        OtelHandler::from_parts(inner, self.shared.clone())
+    }
+}
+
+/// Configures an [`OtelLayer`]. Defaults: capture off ([`CaptureConfig::default`]),
+/// [`Transport::Pipe`], resource URI not in span names, caller errors (`-32602` …) not marked as
+/// errors, metrics recorded through the global meter provider (`opentelemetry::global`), no
+/// `user.id`.
+#[must_use]
+#[derive(Default)]
+pub struct OtelLayerBuilder {
+    capture: CaptureConfig,
+    transport: Transport,
+    resource_uri_in_name: bool,
+    caller_errors_are_errors: bool,
+    /// `None`: the global meter; `Some(None)`: metrics off; `Some(Some(m))`: this meter.
+    #[allow(clippy::option_option)]
+    meter: Option<Option<Meter>>,
+    user_id: Option<Arc<UserIdFn>>,
+}
+
+impl fmt::Debug for OtelLayerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtelLayerBuilder")
+            .field("capture", &self.capture)
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtelLayerBuilder {
+    /// Input/output capture (off by default).
+    pub fn capture(mut self, capture: CaptureConfig) -> Self {
+        self.capture = capture;
+        self
+    }
+
+    /// The transport recorded for requests that are not HTTP requests.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Opt in to `resources/read {uri}` span names (high cardinality; off by default as the
+    /// conventions advise).
+    pub fn resource_uri_in_span_name(mut self, on: bool) -> Self {
+        self.resource_uri_in_name = on;
+        self
+    }
+
+    /// Also mark the caller-error codes (`-32700`, `-32600`, `-32601`, `-32602`, `-32002`) as
+    /// errors (`error.type`, span status). The conventions advise against it on the server;
+    /// off by default. `rpc.response.status_code` is recorded either way.
+    pub fn caller_errors_are_errors(mut self, on: bool) -> Self {
+        self.caller_errors_are_errors = on;
+        self
+    }
+
+    /// Record metrics with this meter instead of the global meter provider's.
+    pub fn meter(mut self, meter: Meter) -> Self {
+        self.meter = Some(Some(meter));
+        self
+    }
+
+    /// Record no metrics.
+    pub fn without_metrics(mut self) -> Self {
+        self.meter = Some(None);
+        self
+    }
+
+    /// Derive `user.id` for each request.
+    pub fn user_id<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&RequestContext<RoleServer>) -> Option<String> + Send + Sync + 'static,
+    {
+        self.user_id = Some(Arc::new(f));
+        self
+    }
+
+    /// Builds the layer (creating the metric instruments once).
+    pub fn build(self) -> OtelLayer {
+        let meter = match self.meter {
+            Some(meter) => meter,
+            None => Some(opentelemetry::global::meter(crate::INSTRUMENTATION_NAME)),
+        };
+        OtelLayer {
+            shared: Arc::new(Shared {
+                capture: self.capture,
+                transport: self.transport,
+                resource_uri_in_name: self.resource_uri_in_name,
+                caller_errors_are_errors: self.caller_errors_are_errors,
+                metrics: meter.as_ref().map(ServerMetrics::new),
+                user_id: self.user_id,
+            }),
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! One traced MCP request: its SERVER span, its attributes and its duration measurement.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::Status;
+use rmcp::ErrorData as McpError;
+use rmcp::model::Tool;
+use rmcp::service::{RequestContext, RoleServer};
+use serde_json::Value;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::layer::{Shared, Transport};
+use crate::{openinference as oi, propagation, semconv, span_name};
+
+/// What a request is about, for the span name and attributes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target<'a> {
+    None,
+    Tool(&'a str),
+    Prompt(&'a str),
+    Resource(&'a str),
+}
+
+/// How a request ended, for `error.type`, the span status and the metrics.
+pub(crate) enum Outcome<'a> {
+    Ok,
+    /// A `tools/call` result with `isError: true`.
+    ToolError,
+    /// A JSON-RPC error response.
+    Rpc(&'a McpError),
+}
+
+pub(crate) struct Operation {
+    shared: Arc<Shared>,
+    span: Span,
+    recording: bool,
+    start: Instant,
+    metric_attrs: Vec<KeyValue>,
+    tool: Option<String>,
+}
+
+impl Operation {
+    /// Opens the SERVER span of a request (a root, or a child of the `_meta` trace context).
+    #[allow(clippy::too_many_lines)] // one attribute per convention row, in table order
+    pub(crate) fn start(
+        shared: &Arc<Shared>,
+        method: &str,
+        target: Target<'_>,
+        context: &RequestContext<RoleServer>,
+    ) -> Self {
+        let name = match target {
+            Target::Tool(name) | Target::Prompt(name) => span_name(method, Some(name)),
+            Target::Resource(uri) if shared.resource_uri_in_name => span_name(method, Some(uri)),
+            Target::Resource(_) | Target::None => method.to_owned(),
+        };
+        let span = tracing::info_span!(
+            target: "mcp_otel",
+            parent: None,
+            "mcp.server.request",
+            otel.name = name.as_str(),
+            otel.kind = "server",
+            mcp.method.name = method,
+        );
+        let recording = !span.is_disabled();
+        if recording && propagation::has_trace_context(&context.meta) {
+            // Fails only when no OpenTelemetry layer is installed: then there is nothing to parent.
+            let _ = span.set_parent(propagation::extract(&context.meta));
+        }
+
+        let mut metric_attrs = Vec::with_capacity(8);
+        metric_attrs.push(KeyValue::new(semconv::MCP_METHOD_NAME, method.to_owned()));
+        let mut tool = None;
+        match target {
+            Target::Tool(name) => {
+                metric_attrs.push(KeyValue::new(semconv::GEN_AI_TOOL_NAME, name.to_owned()));
+                metric_attrs.push(KeyValue::new(
+                    semconv::GEN_AI_OPERATION_NAME,
+                    semconv::EXECUTE_TOOL,
+                ));
+                tool = Some(name.to_owned());
+            }
+            Target::Prompt(name) => {
+                metric_attrs.push(KeyValue::new(semconv::GEN_AI_PROMPT_NAME, name.to_owned()));
+            }
+            Target::Resource(_) | Target::None => {}
+        }
+
+        let http = context.extensions.get::<http::request::Parts>();
+        match (http, shared.transport) {
+            (Some(parts), _) => {
+                metric_attrs.push(KeyValue::new(
+                    semconv::NETWORK_TRANSPORT,
+                    semconv::TRANSPORT_TCP,
+                ));
+                metric_attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_NAME, "http"));
+                if let Some(version) = http_version(parts.version) {
+                    metric_attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+                }
+            }
+            (None, Transport::Pipe) => {
+                metric_attrs.push(KeyValue::new(
+                    semconv::NETWORK_TRANSPORT,
+                    semconv::TRANSPORT_PIPE,
+                ));
+            }
+            (None, Transport::Tcp) => {
+                metric_attrs.push(KeyValue::new(
+                    semconv::NETWORK_TRANSPORT,
+                    semconv::TRANSPORT_TCP,
+                ));
+            }
+            (None, Transport::Unrecorded) => {}
+        }
+        if let Some(version) = context.protocol_version() {
+            metric_attrs.push(KeyValue::new(
+                semconv::MCP_PROTOCOL_VERSION,
+                version.as_str().to_owned(),
+            ));
+        }
+
+        let op = Self {
+            shared: shared.clone(),
+            span,
+            recording,
+            start: Instant::now(),
+            metric_attrs,
+            tool,
+        };
+        if recording {
+            for kv in &op.metric_attrs {
+                if kv.key.as_str() != semconv::MCP_METHOD_NAME {
+                    op.span.set_attribute(kv.key.clone(), kv.value.clone());
+                }
+            }
+            op.span
+                .set_attribute(semconv::JSONRPC_REQUEST_ID, context.id.to_string());
+            let session = http
+                .and_then(|parts| parts.headers.get("mcp-session-id"))
+                .and_then(|value| value.to_str().ok());
+            if let Some(session) = session {
+                op.span
+                    .set_attribute(semconv::MCP_SESSION_ID, session.to_owned());
+                op.span.set_attribute(oi::SESSION_ID, session.to_owned());
+            }
+            if let Target::Resource(uri) = target {
+                op.span
+                    .set_attribute(semconv::MCP_RESOURCE_URI, uri.to_owned());
+            }
+            if let Target::Tool(name) = target {
+                op.span.set_attribute(oi::SPAN_KIND, oi::TOOL);
+                op.span.set_attribute(oi::TOOL_NAME, name.to_owned());
+            }
+            if let Some(user) = op.shared.user_id.as_ref().and_then(|f| f(context)) {
+                op.span.set_attribute(oi::USER_ID, user);
+            }
+        }
+        op
+    }
+
+    /// The request's span, to instrument the inner handler's future with.
+    pub(crate) fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// Records the tool's description and parameter schema (OpenInference).
+    pub(crate) fn describe_tool(&self, tool: Option<Tool>) {
+        let Some(tool) = tool.filter(|_| self.recording) else {
+            return;
+        };
+        if let Some(description) = tool.description {
+            self.span
+                .set_attribute(oi::TOOL_DESCRIPTION, description.into_owned());
+        }
+        let schema = Value::Object((*tool.input_schema).clone()).to_string();
+        self.span.set_attribute(oi::TOOL_PARAMETERS, schema);
+    }
+
+    /// Whether input/output capture is on and the span records.
+    pub(crate) fn capturing(&self) -> bool {
+        self.recording && self.shared.capture.enabled
+    }
+
+    /// Records the request input, when capture is on.
+    pub(crate) fn input(&self, value: &Value) {
+        if !self.capturing() {
+            return;
+        }
+        if let Some(text) = self.shared.capture.render(value) {
+            if self.tool.is_some() {
+                self.span
+                    .set_attribute(semconv::GEN_AI_TOOL_CALL_ARGUMENTS, text.clone());
+            }
+            self.span.set_attribute(oi::INPUT_VALUE, text);
+            self.span.set_attribute(oi::INPUT_MIME_TYPE, oi::JSON_MIME);
+        }
+    }
+
+    /// Records a plain-text request input (a resource URI), when capture is on.
+    pub(crate) fn input_text(&self, text: &str) {
+        if !self.capturing() {
+            return;
+        }
+        if let Some(text) = self.shared.capture.render_text(text) {
+            self.span.set_attribute(oi::INPUT_VALUE, text);
+            self.span.set_attribute(oi::INPUT_MIME_TYPE, oi::TEXT_MIME);
+        }
+    }
+
+    /// Records the result, when capture is on.
+    pub(crate) fn output(&self, value: &Value) {
+        if !self.capturing() {
+            return;
+        }
+        if let Some(text) = self.shared.capture.render(value) {
+            if self.tool.is_some() {
+                self.span
+                    .set_attribute(semconv::GEN_AI_TOOL_CALL_RESULT, text.clone());
+            }
+            self.span.set_attribute(oi::OUTPUT_VALUE, text);
+            self.span.set_attribute(oi::OUTPUT_MIME_TYPE, oi::JSON_MIME);
+        }
+    }
+
+    /// Records the outcome on the span and the metrics, and closes the span.
+    pub(crate) fn finish(mut self, outcome: &Outcome<'_>) {
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let (error_type, status_code, message, tool_outcome) = match outcome {
+            Outcome::Ok => (None, None, None, "ok"),
+            Outcome::ToolError => (
+                Some(semconv::TOOL_ERROR.to_owned()),
+                None,
+                None,
+                semconv::TOOL_ERROR,
+            ),
+            Outcome::Rpc(error) => {
+                let code = error.code.0;
+                let is_error =
+                    self.shared.caller_errors_are_errors || semconv::is_server_error_code(code);
+                (
+                    is_error.then(|| code.to_string()),
+                    Some(code.to_string()),
+                    Some(error.message.to_string()),
+                    "error",
+                )
+            }
+        };
+        if let Some(code) = &status_code {
+            self.metric_attrs.push(KeyValue::new(
+                semconv::RPC_RESPONSE_STATUS_CODE,
+                code.clone(),
+            ));
+        }
+        if let Some(error_type) = &error_type {
+            self.metric_attrs
+                .push(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
+        }
+        if self.recording {
+            if let Some(code) = status_code {
+                self.span
+                    .set_attribute(semconv::RPC_RESPONSE_STATUS_CODE, code);
+            }
+            if let Some(error_type) = error_type {
+                let description = message.unwrap_or_else(|| error_type.clone());
+                self.span.set_attribute(semconv::ERROR_TYPE, error_type);
+                self.span.set_status(Status::error(description));
+            }
+        }
+        if let Some(metrics) = &self.shared.metrics {
+            metrics
+                .operation_duration
+                .record(elapsed, &self.metric_attrs);
+            if let Some(tool) = &self.tool {
+                metrics.record_tool_call(tool, tool_outcome);
+            }
+        }
+    }
+}
+
+fn http_version(version: http::Version) -> Option<&'static str> {
+    match version {
+        http::Version::HTTP_09 => Some("0.9"),
+        http::Version::HTTP_10 => Some("1.0"),
+        http::Version::HTTP_11 => Some("1.1"),
+        http::Version::HTTP_2 => Some("2"),
+        http::Version::HTTP_3 => Some("3"),
+        _ => None,
+    }
+}

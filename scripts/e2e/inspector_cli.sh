@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The MCP Inspector CLI (npm @modelcontextprotocol/inspector --cli) calling the reference server's
+# tools over Streamable HTTP with an Authorization header. Installed by scripts/setup/inspector.sh.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib/e2e.sh
+inspector="$E2E_CACHE/inspector/node_modules/.bin/mcp-inspector"
+if [ ! -x "$inspector" ]; then
+  echo "FAIL: the MCP Inspector is not installed; run scripts/setup/inspector.sh" >&2
+  exit 1
+fi
+log=$(mktemp)
+e2e_start_server "$log"
+out=$(mktemp)
+"$inspector" --cli "$E2E_MCP_URL" --method tools/call --tool-name get_firewall_rule \
+  --tool-arg app_name=app-beta --header "Authorization: Bearer e2e-inspector" >"$out"
+python3 - "$out" <<'PY'
+import json, sys
+result = json.load(open(sys.argv[1]))
+ids = [rule["id"] for rule in result["structuredContent"]["rules"]]
+assert result["structuredContent"]["app_name"] == "app-beta", result
+assert ids == ["beta-1", "beta-2"], ids
+assert not result.get("isError"), result
+PY
+"$inspector" --cli "$E2E_MCP_URL" --method tools/list >"$out"
+python3 - "$out" <<'PY'
+import json, sys
+names = sorted(tool["name"] for tool in json.load(open(sys.argv[1]))["tools"])
+assert names == ["get_firewall_rule", "list_firewall_rules"], names
+PY
+echo "inspector cli: OK (tools/list, tools/call with an Authorization header)"

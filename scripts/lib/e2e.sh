@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Shared helpers for the end-to-end suites: build the reference server once, start it on a free
+# loopback port, stop it when the suite exits. Source it; don't run it.
+
+E2E_CACHE="${MCP_PATTERNS_CACHE:-$HOME/.cache/mcp-patterns}"
+E2E_SERVER_PIDS=()
+
+# Prints the path of the freshly built mcp-patterns-example binary.
+e2e_server_binary() {
+  cargo build --quiet -p mcp-patterns-example >&2
+  local target
+  target=$(cargo metadata --format-version 1 --no-deps \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  echo "$target/debug/mcp-patterns-example"
+}
+
+# e2e_start_server LOGFILE [ARGS...]: starts the server on a free port (--port 0) with ARGS and
+# sets E2E_MCP_URL from the URL it prints. Fails if it does not come up within 60 s.
+e2e_start_server() {
+  local log=$1
+  shift
+  local bin
+  bin=$(e2e_server_binary)
+  "$bin" --port 0 "$@" >"$log" 2>&1 &
+  E2E_SERVER_PIDS+=("$!")
+  local pid=$!
+  for _ in $(seq 1 600); do
+    E2E_MCP_URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*/mcp' "$log" | head -n 1 || true)
+    if [ -n "$E2E_MCP_URL" ]; then
+      export E2E_MCP_URL
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "the server exited during start-up:" >&2
+      cat "$log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "the server did not print its URL within 60 s:" >&2
+  cat "$log" >&2
+  return 1
+}
+
+e2e_stop_servers() {
+  local pid
+  for pid in "${E2E_SERVER_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  E2E_SERVER_PIDS=()
+}
+trap e2e_stop_servers EXIT
