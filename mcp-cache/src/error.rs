@@ -3,8 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "rmcp")]
 use rmcp::ErrorData;
+#[cfg(feature = "rmcp")]
 use rmcp::model::{CallToolResult, ContentBlock};
+#[cfg(feature = "rmcp")]
 use serde_json::json;
 
 /// The error a user-supplied fetch returns.
@@ -78,7 +81,10 @@ impl CacheError {
             Self::ShutDown => "shut_down",
         }
     }
+}
 
+#[cfg(feature = "rmcp")]
+impl CacheError {
     /// The JSON-RPC error for this failure. A missing key is invalid params (`-32602`); every
     /// other kind is an internal error (`-32603`) whose `data.kind` says which.
     pub fn to_error_data(&self) -> ErrorData {
@@ -96,19 +102,21 @@ impl CacheError {
     }
 }
 
+#[cfg(feature = "rmcp")]
 impl From<CacheError> for ErrorData {
     fn from(error: CacheError) -> Self {
         error.to_error_data()
     }
 }
 
+#[cfg(feature = "rmcp")]
 impl From<CacheError> for CallToolResult {
     fn from(error: CacheError) -> Self {
         error.to_tool_result()
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "rmcp"))]
 mod tests {
     use super::*;
 

@@ -5,8 +5,12 @@ mod config;
 mod error;
 mod fetch;
 mod health;
+mod hybrid;
 mod lookup;
 mod refresh;
+mod registry;
+#[cfg(feature = "rmcp")]
+mod resources;
 mod snapshot;
 mod stats;
 
@@ -15,6 +19,13 @@ pub use config::{Backoff, CacheConfig, InitialFetch};
 pub use error::{CacheError, FetchError};
 pub use fetch::{Fetcher, FnFetcher, fetch_fn};
 pub use health::Health;
+pub use hybrid::{Hybrid, HybridView};
 pub use lookup::Lookup;
+pub use registry::{CacheRegistry, RegistryConfig, RegistryGuard, RegistryStats};
+#[cfg(feature = "rmcp")]
+pub use resources::{
+    CacheResources, CacheResourcesBuilder, DEFAULT_HEALTH_URI, DEFAULT_SEND_TIMEOUT, JSON_MIME,
+    JsonView, ResourceError, ResourceView, SubscriberStats,
+};
 pub use snapshot::{Snapshot, SnapshotMeta};
 pub use stats::CacheStats;

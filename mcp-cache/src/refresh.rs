@@ -53,49 +53,6 @@ impl<T: Send + Sync + 'static> Cache<T> {
         self.inner.refresh().await
     }
 
-    /// Stops the background refresh task and waits until it has ended (an in-flight fetch is
-    /// aborted). Readers keep getting the last snapshot; `refresh_now` returns
-    /// [`CacheError::ShutDown`]. Idempotent.
-    pub async fn shutdown(&self) {
-        self.inner.shut_down.store(true, Ordering::SeqCst);
-        self.inner.ct.cancel();
-        let task = self
-            .inner
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            let _ = task.await;
-        }
-    }
-
-    /// Like [`shutdown`](Self::shutdown) but without waiting: cancels and aborts the background
-    /// task. Used when a registry evicts a cache.
-    pub fn close(&self) {
-        self.inner.shut_down.store(true, Ordering::SeqCst);
-        self.inner.ct.cancel();
-        if let Some(task) = self
-            .inner
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            task.abort();
-        }
-    }
-
-    /// Whether the background task is running.
-    pub fn is_refreshing_in_background(&self) -> bool {
-        self.inner
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|task| !task.is_finished())
-    }
-
     pub(crate) async fn initial_fetch(&self) -> Result<(), CacheError> {
         match self.inner.config.initial_fetch.clone() {
             InitialFetch::FailFast => self.inner.refresh().await.map(|_| ()),
@@ -202,6 +159,51 @@ async fn background<T: Send + Sync + 'static>(
                 delay = next.min(inner.interval());
             }
         }
+    }
+}
+
+impl<T> Cache<T> {
+    /// Stops the background refresh task and waits until it has ended (an in-flight fetch is
+    /// aborted). Readers keep getting the last snapshot; `refresh_now` returns
+    /// [`CacheError::ShutDown`]. Idempotent.
+    pub async fn shutdown(&self) {
+        self.inner.shut_down.store(true, Ordering::SeqCst);
+        self.inner.ct.cancel();
+        let task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Like [`shutdown`](Self::shutdown) but without waiting: cancels and aborts the background
+    /// task. Used when a registry evicts a cache.
+    pub fn close(&self) {
+        self.inner.shut_down.store(true, Ordering::SeqCst);
+        self.inner.ct.cancel();
+        if let Some(task) = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            task.abort();
+        }
+    }
+
+    /// Whether the background task is running.
+    pub fn is_refreshing_in_background(&self) -> bool {
+        self.inner
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
     }
 }
 
