@@ -97,6 +97,18 @@ impl OtelLayer {
     }
 }
 
+/// Where an [`OtelLayer`] records its metrics.
+#[derive(Default)]
+enum MeterChoice {
+    /// The global meter provider's meter, looked up when the layer is built.
+    #[default]
+    Global,
+    /// No metrics.
+    Off,
+    /// This meter.
+    Custom(Meter),
+}
+
 /// Configures an [`OtelLayer`]. Defaults: capture off ([`CaptureConfig::default`]),
 /// [`Transport::Pipe`], resource URI not in span names, caller errors (`-32602` …) not marked as
 /// errors, metrics recorded through the global meter provider (`opentelemetry::global`), no
@@ -108,9 +120,7 @@ pub struct OtelLayerBuilder {
     transport: Transport,
     resource_uri_in_name: bool,
     caller_errors_are_errors: bool,
-    /// `None`: the global meter; `Some(None)`: metrics off; `Some(Some(m))`: this meter.
-    #[allow(clippy::option_option)]
-    meter: Option<Option<Meter>>,
+    meter: MeterChoice,
     user_id: Option<Arc<UserIdFn>>,
 }
 
@@ -143,9 +153,13 @@ impl OtelLayerBuilder {
         self
     }
 
-    /// Also mark the caller-error codes (`-32700`, `-32600`, `-32601`, `-32602`, `-32002`) as
-    /// errors (`error.type`, span status). The conventions advise against it on the server;
-    /// off by default. `rpc.response.status_code` is recorded either way.
+    /// Also mark JSON-RPC error codes outside the conventions' server-error set (for example
+    /// `-32602` for an unknown tool or bad arguments) as errors: `error.type` and span status
+    /// `ERROR`. Off by default, following the conventions, which count only `-32603` and
+    /// `-32000..=-32099` as server-side errors (see [`semconv::is_server_error_code`]).
+    /// `rpc.response.status_code` is recorded for every error code either way.
+    ///
+    /// [`semconv::is_server_error_code`]: crate::semconv::is_server_error_code
     pub fn caller_errors_are_errors(mut self, on: bool) -> Self {
         self.caller_errors_are_errors = on;
         self
@@ -153,13 +167,13 @@ impl OtelLayerBuilder {
 
     /// Record metrics with this meter instead of the global meter provider's.
     pub fn meter(mut self, meter: Meter) -> Self {
-        self.meter = Some(Some(meter));
+        self.meter = MeterChoice::Custom(meter);
         self
     }
 
     /// Record no metrics.
     pub fn without_metrics(mut self) -> Self {
-        self.meter = Some(None);
+        self.meter = MeterChoice::Off;
         self
     }
 
@@ -175,8 +189,9 @@ impl OtelLayerBuilder {
     /// Builds the layer (creating the metric instruments once).
     pub fn build(self) -> OtelLayer {
         let meter = match self.meter {
-            Some(meter) => meter,
-            None => Some(opentelemetry::global::meter(crate::INSTRUMENTATION_NAME)),
+            MeterChoice::Global => Some(opentelemetry::global::meter(crate::INSTRUMENTATION_NAME)),
+            MeterChoice::Off => None,
+            MeterChoice::Custom(meter) => Some(meter),
         };
         OtelLayer {
             shared: Arc::new(Shared {

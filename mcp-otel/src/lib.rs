@@ -1,17 +1,27 @@
 #![doc = include_str!("../README.md")]
 
 pub mod capture;
+mod console;
 mod handler;
+mod init;
 mod layer;
+mod logfmt;
 pub mod metrics;
 pub mod openinference;
 mod operation;
 pub mod propagation;
 pub mod semconv;
+pub mod stats;
 
 pub use capture::CaptureConfig;
+pub use console::ConsoleExporter;
 pub use handler::OtelHandler;
+pub use init::{
+    ExportStats, InitError, OtlpProtocol, SamplerConfig, TelemetryConfig, TelemetryGuard,
+    TraceExporter, build, init,
+};
 pub use layer::{OtelLayer, OtelLayerBuilder, Transport, UserIdFn};
+pub use logfmt::TraceIdFormat;
 
 /// The instrumentation scope name of this crate's meter and spans.
 pub const INSTRUMENTATION_NAME: &str = "mcp-otel";

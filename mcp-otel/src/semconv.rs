@@ -1,7 +1,7 @@
 //! Attribute, metric and value names from the OpenTelemetry semantic conventions for MCP
-//! (`open-telemetry/semantic-conventions-genai`, `model/mcp/*.yaml` and `docs/gen-ai/mcp.md`,
-//! status Development; the files link the core conventions at v1.43.0), plus the general
-//! attributes those conventions reference.
+//! (`open-telemetry/semantic-conventions-genai`, `model/mcp/spans.yaml`, `model/mcp/common.yaml`
+//! and `docs/gen-ai/mcp.md`, status Development; they link the core conventions at v1.41.0),
+//! plus the general attributes those conventions reference.
 
 use opentelemetry::Key;
 
@@ -59,23 +59,30 @@ pub const DURATION_BUCKETS: [f64; 14] = [
     0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
 
-/// JSON-RPC error codes that, on the server side, mean the caller sent a request the server
-/// could not serve; the conventions say they SHOULD NOT be considered errors
-/// (`-32700` parse error, `-32600` invalid request, `-32601` method not found, `-32602` invalid
-/// params — also an unknown tool — and `-32002` resource not found).
-pub const CALLER_ERROR_CODES: [i32; 5] = [-32700, -32600, -32601, -32602, -32002];
+/// The JSON-RPC `Internal error` code, which the conventions classify as a server-side error.
+pub const INTERNAL_ERROR_CODE: i32 = -32603;
+/// The JSON-RPC `Server error` range (`-32099..=-32000`), classified as server-side errors.
+pub const SERVER_ERROR_RANGE: std::ops::RangeInclusive<i32> = -32099..=-32000;
 
 /// [`MCP_METHOD_NAME`] as an OpenTelemetry [`Key`].
 pub fn method_key() -> Key {
     Key::from_static_str(MCP_METHOD_NAME)
 }
 
-/// Whether a server-side JSON-RPC error code classifies as an error under the conventions.
+/// Whether a JSON-RPC error code returned by a server classifies as an error of the server
+/// span under the conventions (`model/mcp/spans.yaml`, `mcp.server`): `-32603` (`Internal
+/// error`) and the `Server error` range `-32000` to `-32099` do; the caller's mistakes
+/// (`-32700` parse error, `-32600` invalid request, `-32601` method not found, `-32602` invalid
+/// params — rmcp's answer to an unknown tool) do not. `rpc.response.status_code` is recorded
+/// for every error code either way.
 ///
 /// ```
-/// assert!(!mcp_otel::semconv::is_server_error_code(-32602)); // unknown tool: caller's fault
-/// assert!(mcp_otel::semconv::is_server_error_code(-32603)); // internal error
+/// use mcp_otel::semconv::is_server_error_code;
+///
+/// assert!(!is_server_error_code(-32602)); // unknown tool: the caller's mistake
+/// assert!(is_server_error_code(-32603)); // internal error
+/// assert!(is_server_error_code(-32002)); // resource not found, in the server-error range
 /// ```
 pub fn is_server_error_code(code: i32) -> bool {
-    !CALLER_ERROR_CODES.contains(&code)
+    code == INTERNAL_ERROR_CODE || SERVER_ERROR_RANGE.contains(&code)
 }
