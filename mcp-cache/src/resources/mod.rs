@@ -167,6 +167,7 @@ pub(crate) struct Shared<T> {
     pub(crate) view: Arc<dyn ResourceView<T>>,
     pub(crate) health_uri: Option<String>,
     pub(crate) send_timeout: Duration,
+    ttl_hints: bool,
     pub(crate) subscribers: Mutex<Subscribers>,
     pub(crate) tracked: Mutex<Tracked>,
     next_stream: AtomicU64,
@@ -187,6 +188,7 @@ pub struct CacheResourcesBuilder<T> {
     view: Arc<dyn ResourceView<T>>,
     health_uri: Option<String>,
     send_timeout: Duration,
+    ttl_hints: bool,
 }
 
 impl<T> fmt::Debug for CacheResourcesBuilder<T> {
@@ -220,6 +222,17 @@ impl<T: Send + Sync + 'static> CacheResourcesBuilder<T> {
         self
     }
 
+    /// Adds the snapshot's remaining TTL to every `resources/read` result as `ttlMs` (the
+    /// 2026-07-28 cache hint). Off by default: clients such as rmcp's then serve the read from
+    /// their own cache until the hint expires, so a change made earlier by
+    /// [`Cache::refresh_now`] reaches only clients subscribed to the URI (whose cached read
+    /// `notifications/resources/updated` invalidates).
+    #[must_use]
+    pub fn ttl_hints(mut self, enabled: bool) -> Self {
+        self.ttl_hints = enabled;
+        self
+    }
+
     /// Creates the component and starts its change-watching task. Must be called within a
     /// tokio runtime.
     pub fn build(self) -> CacheResources<T> {
@@ -230,6 +243,7 @@ impl<T: Send + Sync + 'static> CacheResourcesBuilder<T> {
             view: self.view,
             health_uri: self.health_uri,
             send_timeout: self.send_timeout,
+            ttl_hints: self.ttl_hints,
             subscribers: Mutex::new(Subscribers::default()),
             tracked: Mutex::new(Tracked::default()),
             next_stream: AtomicU64::new(0),
@@ -256,6 +270,7 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
             view: Arc::new(view),
             health_uri: Some(DEFAULT_HEALTH_URI.to_owned()),
             send_timeout: DEFAULT_SEND_TIMEOUT,
+            ttl_hints: false,
         }
     }
 }
@@ -335,8 +350,9 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         resources
     }
 
-    /// Reads `uri` from the current snapshot (or the health resource). The result carries the
-    /// snapshot's remaining TTL as `ttlMs`.
+    /// Reads `uri` from the current snapshot (or the health resource). With
+    /// [`ttl_hints`](CacheResourcesBuilder::ttl_hints) the result carries the snapshot's
+    /// remaining TTL as `ttlMs`.
     pub fn read(&self, uri: &str) -> Result<ReadResourceResult, ResourceError> {
         if self.shared.health_uri.as_deref() == Some(uri) {
             let text = serde_json::to_string(&self.shared.cache.health()).map_err(|e| {
@@ -354,13 +370,16 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
                 uri: uri.to_owned(),
             });
         }
+        let ttl_hints = self.shared.ttl_hints;
         let read = self.shared.cache.read(|snapshot| {
-            let ttl_ms =
-                u64::try_from(snapshot.meta().remaining_ttl().as_millis()).unwrap_or(u64::MAX);
-            self.shared
-                .view
-                .read(snapshot.data(), uri)
-                .map(|contents| ReadResourceResult::new(vec![contents]).with_ttl_ms(ttl_ms))
+            let contents = self.shared.view.read(snapshot.data(), uri)?;
+            let result = ReadResourceResult::new(vec![contents]);
+            Ok(if ttl_hints {
+                let remaining = snapshot.meta().remaining_ttl().as_millis();
+                result.with_ttl_ms(u64::try_from(remaining).unwrap_or(u64::MAX))
+            } else {
+                result
+            })
         });
         match read {
             Ok(result) => result,
