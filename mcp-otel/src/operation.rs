@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use opentelemetry::KeyValue;
-use opentelemetry::trace::Status;
+use opentelemetry::trace::{Status, TraceContextExt};
 use rmcp::ErrorData as McpError;
 use rmcp::model::Tool;
 use rmcp::service::{RequestContext, RoleServer};
@@ -66,8 +66,13 @@ impl Operation {
         );
         let recording = !span.is_disabled();
         if recording && propagation::has_trace_context(&context.meta) {
-            // Fails only when no OpenTelemetry layer is installed: then there is nothing to parent.
-            let _ = span.set_parent(propagation::extract(&context.meta));
+            let parent = propagation::extract(&context.meta);
+            // A malformed `traceparent` extracts to a context without a span; handing that to
+            // `set_parent` would parent the span on the ambient context, so it stays a root.
+            if parent.span().span_context().is_valid() {
+                // Fails only when no OpenTelemetry layer is installed: nothing to parent then.
+                let _ = span.set_parent(parent);
+            }
         }
 
         let mut metric_attrs = Vec::with_capacity(8);

@@ -67,9 +67,15 @@ pub fn has_trace_context(meta: &RequestMetaObject) -> bool {
 /// let cx = extract(&meta);
 /// assert_eq!(cx.span().span_context().trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
 /// assert!(cx.span().span_context().is_remote());
+///
+/// let mut bad = RequestMetaObject::new();
+/// bad.set_traceparent("garbage");
+/// assert!(!extract(&bad).span().span_context().is_valid());
 /// ```
 pub fn extract(meta: &RequestMetaObject) -> Context {
-    PROPAGATOR.extract(&MetaExtractor(meta))
+    // Extract onto an empty context, not `Context::current()`: otherwise a missing or malformed
+    // `traceparent` would hand back the ambient context (e.g. the transport's span) as parent.
+    PROPAGATOR.extract_with_context(&Context::new(), &MetaExtractor(meta))
 }
 
 /// Writes the span context and baggage of `cx` into `meta`.

@@ -51,8 +51,8 @@ pub const CACHE_NAME: &str = "cache.name";
 /// Attribute: whether a lookup hit (`true`/`false`).
 pub const CACHE_HIT: &str = "cache.hit";
 /// Attribute: how an operation ended (`ok`, `error`, or a verifier's outcome such as
-/// `valid`, `expired`).
-pub const OUTCOME: &str = "outcome";
+/// `valid`, `expired`); the same key as the tool-call counter's.
+pub use crate::metrics::OUTCOME;
 /// Attribute: `allow` or `deny`.
 pub const AUTH_DECISION: &str = "auth.decision";
 /// Attribute: the permission or scope checked.

@@ -1,0 +1,125 @@
+//! `tracing` integration: spans of any `tracing` code (e.g. mcp-cache's `cache.read`, mcp-authz's
+//! `auth.check_scope`) nest under the request span, and fmt log lines carry `trace_id`/`span_id`.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::{TestServer, attr_str, call};
+use mcp_otel::{OtelLayer, TraceIdFormat};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use rmcp::ServiceExt;
+use serde_json::json;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Buffer {
+    type Writer = Self;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn library_spans_nest_and_log_lines_carry_ids() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let logs = Buffer::default();
+    let format = TraceIdFormat::new(tracing_subscriber::fmt::format().with_ansi(false));
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(logs.clone())
+                .event_format(format.clone()),
+        )
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let dispatch = tracing::Dispatch::new(subscriber);
+    format.bind(&dispatch);
+    let _guard = tracing::dispatcher::set_default(&dispatch);
+
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let handler = OtelLayer::builder()
+        .without_metrics()
+        .build()
+        .layer(TestServer::default());
+    let server = tokio::spawn(async move {
+        if let Ok(running) = handler.serve(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    let client = ().serve(client_io).await.expect("initialize");
+    client
+        .call_tool(call("nested", json!({})))
+        .await
+        .expect("nested");
+    client.cancel().await.expect("cancel");
+    server.await.expect("server");
+
+    let spans = exporter.get_finished_spans().expect("spans");
+    let find = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name}"))
+            .clone()
+    };
+    let request = find("tools/call nested");
+    let cache = find("cache.read");
+    let auth = find("auth.check_scope");
+    for inner in [&cache, &auth] {
+        assert_eq!(
+            inner.span_context.trace_id(),
+            request.span_context.trace_id()
+        );
+        assert_eq!(
+            inner.parent_span_id,
+            request.span_context.span_id(),
+            "{}",
+            inner.name
+        );
+    }
+    assert_eq!(attr_str(&cache, "cache.hit"), "true");
+    assert_eq!(attr_str(&cache, "cache.age_seconds"), "3.5");
+    assert_eq!(attr_str(&auth, "enduser.id"), "alice");
+    assert_eq!(attr_str(&auth, "auth.decision"), "allow");
+
+    let text = String::from_utf8(logs.0.lock().expect("logs").clone()).expect("utf-8 logs");
+    let line = text
+        .lines()
+        .find(|l| l.contains("served from cache"))
+        .unwrap_or_else(|| panic!("no log line in {text}"));
+    assert!(
+        line.starts_with(&format!(
+            "trace_id={} span_id={} ",
+            request.span_context.trace_id(),
+            cache.span_context.span_id()
+        )),
+        "{line}"
+    );
+    let debug = text
+        .lines()
+        .find(|l| l.contains("scope granted"))
+        .unwrap_or_else(|| panic!("no debug line in {text}"));
+    assert!(
+        debug.contains(&format!("span_id={}", auth.span_context.span_id())),
+        "{debug}"
+    );
+}
