@@ -34,6 +34,12 @@ pub enum ExampleError {
         #[source]
         source: std::io::Error,
     },
+    /// The development token issuer could not create a key or sign a token.
+    #[error("development token issuer: {reason}")]
+    Identity {
+        /// What failed.
+        reason: String,
+    },
     /// The MCP transport failed.
     #[error("MCP transport error: {0}")]
     Transport(String),

@@ -3,6 +3,7 @@
 //! tests and benchmarks use to start servers in-process.
 
 pub mod conformance;
+pub mod devidp;
 pub mod downstream;
 mod error;
 pub mod model;
