@@ -7,18 +7,30 @@
 //! |---|---|---|
 //! | GET | `/api/v1/firewall-rules` | every application's rules (`[AppFirewall]`, bulk) |
 //! | GET | `/api/v1/apps/{app}/firewall-rules` | one application's rules, 404 if unknown |
-//! | GET | `/healthz` | `ok` |
+//! | POST | `/api/v1/apps/{app}/firewall-rules/reset` | restores the app's seeded rules (none if not seeded) |
+//! | PUT | `/api/v1/apps/{app}/firewall-rules` | replaces the app's rules (`[FirewallRule]`) |
+//! | GET | `/healthz` | `ok` (never affected by faults) |
+//! | GET, PUT | `/admin/faults` | the injected [`Fault`]; only with [`DownstreamOptions::admin`] |
+//!
+//! For tests and demonstrations the API can misbehave on purpose: [`FirewallStore::set_fault`]
+//! (or `PUT /admin/faults` with e.g. `{"mode": "slow", "delay_ms": 5000}`) makes every `/api/`
+//! request fail with a status, answer late, or answer with a body that is not the promised JSON.
+//! [`FirewallStore::requests`] counts the `/api/` requests it received, so tests and benchmarks
+//! can show how often a cache reached the downstream.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -27,17 +39,122 @@ use crate::model::{Action, AppFirewall, Direction, FirewallRule};
 
 type Rules = BTreeMap<String, Vec<FirewallRule>>;
 
-/// The downstream's state: the rule set per application.
+/// A fault the downstream injects into every `/api/` request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer normally.
+    #[default]
+    Healthy,
+    /// Answer with this HTTP status and a short text body.
+    Fail {
+        /// The status, e.g. 503.
+        status: u16,
+    },
+    /// Wait this long, then answer normally.
+    Slow {
+        /// The delay in milliseconds.
+        delay_ms: u64,
+    },
+    /// Answer 200 with `application/json` and a body that is not the promised JSON.
+    Garbage,
+}
+
+/// The downstream's state: the rule set per application, the injected fault, request counts.
 #[derive(Clone, Debug)]
 pub struct FirewallStore {
     rules: Arc<RwLock<Rules>>,
+    seed: Arc<Rules>,
+    fault: Arc<RwLock<Fault>>,
+    requests: Arc<AtomicU64>,
 }
 
 impl FirewallStore {
     /// A store seeded with the demo applications `app-alpha`, `app-beta` and `app-gamma`.
     pub fn seeded() -> Self {
+        Self::with_rules(seed())
+    }
+
+    /// A store seeded with `apps` synthetic applications (`app-00000`, …) of `rules_per_app`
+    /// rules each, for benchmarks and load tests.
+    pub fn synthetic(apps: usize, rules_per_app: usize) -> Self {
+        let mut rules = Rules::new();
+        for a in 0..apps {
+            let app = format!("app-{a:05}");
+            let list = (0..rules_per_app)
+                .map(|r| {
+                    rule(
+                        &format!("{app}-{r}"),
+                        if r % 2 == 0 {
+                            Direction::Ingress
+                        } else {
+                            Direction::Egress
+                        },
+                        "tcp",
+                        &(1024 + r % 60000).to_string(),
+                        "10.0.0.0/8",
+                        Action::Allow,
+                        "synthetic rule",
+                    )
+                })
+                .collect();
+            rules.insert(app, list);
+        }
+        Self::with_rules(rules)
+    }
+
+    fn with_rules(rules: Rules) -> Self {
         Self {
-            rules: Arc::new(RwLock::new(seed())),
+            seed: Arc::new(rules.clone()),
+            rules: Arc::new(RwLock::new(rules)),
+            fault: Arc::new(RwLock::new(Fault::Healthy)),
+            requests: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Makes every following `/api/` request misbehave as `fault` says ([`Fault::Healthy`] ends it).
+    pub fn set_fault(&self, fault: Fault) {
+        *self.fault.write().unwrap_or_else(PoisonError::into_inner) = fault;
+    }
+
+    /// The fault currently injected.
+    pub fn fault(&self) -> Fault {
+        self.fault
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// How many `/api/` requests the downstream has received (faulted ones included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Replaces one application's rules (adds the application if it is new).
+    pub fn replace(&self, app: &str, rules: Vec<FirewallRule>) {
+        self.rules
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(app.to_owned(), rules);
+    }
+
+    /// Restores one application's seeded rules (removes it if it was not seeded); returns the
+    /// rules it has now, `None` if it is gone.
+    pub fn reset(&self, app: &str) -> Option<AppFirewall> {
+        let mut rules = self.rules.write().unwrap_or_else(PoisonError::into_inner);
+        match self.seed.get(app) {
+            Some(seeded) => {
+                rules.insert(app.to_owned(), seeded.clone());
+                Some(AppFirewall {
+                    app_name: app.to_owned(),
+                    rules: seeded.clone(),
+                })
+            }
+            None => {
+                rules.remove(app);
+                None
+            }
         }
     }
 
@@ -174,13 +291,95 @@ fn seed() -> Rules {
     rules
 }
 
-/// The downstream API's axum router over `store`.
+/// Options of the downstream API.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DownstreamOptions {
+    /// Serve `GET`/`PUT /admin/faults` (off by default: anyone who can reach the port could
+    /// break the API).
+    pub admin: bool,
+}
+
+/// The downstream API's axum router over `store`, without the admin endpoints.
 pub fn router(store: FirewallStore) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+    router_with(store, DownstreamOptions::default())
+}
+
+/// The downstream API's axum router over `store` with `options`.
+pub fn router_with(store: FirewallStore, options: DownstreamOptions) -> Router {
+    let api = Router::new()
         .route("/api/v1/firewall-rules", get(all_rules))
-        .route("/api/v1/apps/{app}/firewall-rules", get(app_rules))
-        .with_state(store)
+        .route(
+            "/api/v1/apps/{app}/firewall-rules",
+            get(app_rules).put(replace_rules),
+        )
+        .route("/api/v1/apps/{app}/firewall-rules/reset", post(reset_rules))
+        .route_layer(middleware::from_fn_with_state(store.clone(), inject_fault));
+    let mut app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(api);
+    if options.admin {
+        app = app.route("/admin/faults", get(get_fault).put(put_fault));
+    }
+    app.with_state(store)
+}
+
+/// Counts the request and applies the injected fault before the handler runs.
+async fn inject_fault(
+    State(store): State<FirewallStore>,
+    request: Request,
+    next: Next,
+) -> Response {
+    store.requests.fetch_add(1, Ordering::Relaxed);
+    match store.fault() {
+        Fault::Healthy => next.run(request).await,
+        Fault::Fail { status } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "injected fault",
+        )
+            .into_response(),
+        Fault::Slow { delay_ms } => {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            next.run(request).await
+        }
+        Fault::Garbage => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            "{\"rules\": [this is not json",
+        )
+            .into_response(),
+    }
+}
+
+async fn get_fault(State(store): State<FirewallStore>) -> Json<Fault> {
+    Json(store.fault())
+}
+
+async fn put_fault(State(store): State<FirewallStore>, Json(fault): Json<Fault>) -> Json<Fault> {
+    tracing::warn!(?fault, "downstream fault injected");
+    store.set_fault(fault.clone());
+    Json(fault)
+}
+
+async fn replace_rules(
+    State(store): State<FirewallStore>,
+    Path(app): Path<String>,
+    Json(rules): Json<Vec<FirewallRule>>,
+) -> Response {
+    if let Err(reason) = crate::model::validate_app_name(&app) {
+        return (StatusCode::BAD_REQUEST, reason.to_string()).into_response();
+    }
+    store.replace(&app, rules.clone());
+    Json(AppFirewall {
+        app_name: app,
+        rules,
+    })
+    .into_response()
+}
+
+async fn reset_rules(State(store): State<FirewallStore>, Path(app): Path<String>) -> Response {
+    match store.reset(&app) {
+        Some(rules) => Json(rules).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
 }
 
 async fn all_rules(State(store): State<FirewallStore>) -> Json<Vec<AppFirewall>> {
@@ -217,10 +416,20 @@ impl RunningDownstream {
     }
 }
 
-/// Starts the downstream API on `addr` (port 0 picks a free port) serving `store`.
+/// Starts the downstream API on `addr` (port 0 picks a free port) serving `store`, without the
+/// admin endpoints.
 pub async fn serve(
     addr: SocketAddr,
     store: FirewallStore,
+) -> Result<RunningDownstream, ExampleError> {
+    serve_with(addr, store, DownstreamOptions::default()).await
+}
+
+/// Starts the downstream API on `addr` (port 0 picks a free port) serving `store` with `options`.
+pub async fn serve_with(
+    addr: SocketAddr,
+    store: FirewallStore,
+    options: DownstreamOptions,
 ) -> Result<RunningDownstream, ExampleError> {
     let listener = TcpListener::bind(addr)
         .await
@@ -233,7 +442,7 @@ pub async fn serve(
         source,
     })?;
     let ct = CancellationToken::new();
-    let app = router(store.clone());
+    let app = router_with(store.clone(), options);
     let task = tokio::spawn({
         let ct = ct.clone();
         async move {
@@ -266,8 +475,13 @@ pub struct DownstreamClient {
 impl DownstreamClient {
     /// A client of the API at `base` (e.g. `http://127.0.0.1:40123`), with a 10-second timeout.
     pub fn new(base: impl Into<String>) -> Self {
+        Self::with_timeout(base, DEFAULT_TIMEOUT)
+    }
+
+    /// A client of the API at `base` whose requests give up after `timeout`.
+    pub fn with_timeout(base: impl Into<String>, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(DEFAULT_TIMEOUT)
+            .timeout(timeout)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Self {
