@@ -42,7 +42,6 @@ pub(crate) fn record_verify(span: &Span, result: &Result<Principal, AuthError>) 
 
 /// The `auth.check_scope` span for one decision about `target` (a tool name, resource URI or
 /// `"http"` for layer 1).
-#[allow(dead_code)] // the decision points (layers 1-3) land with the authorization handler
 pub(crate) fn check_span(principal: Option<&Principal>, method: &str, target: &str) -> Span {
     let span = tracing::info_span!(
         "auth.check_scope",
@@ -64,7 +63,6 @@ pub(crate) fn check_span(principal: Option<&Principal>, method: &str, target: &s
     span
 }
 
-#[allow(dead_code)] // see `check_span`
 pub(crate) fn record_check(span: &Span, allowed: bool, reason: &str) {
     let decision = if allowed { ALLOW } else { DENY };
     span.record("auth.decision", decision);

@@ -56,7 +56,6 @@ impl AuthError {
         }
     }
 
-    #[allow(dead_code)] // for the userinfo and introspection verifiers
     pub(crate) fn unavailable(reason: impl std::fmt::Display) -> Self {
         Self::Unavailable {
             reason: reason.to_string(),
@@ -213,6 +212,92 @@ pub enum ConfigError {
         /// The parser's message.
         reason: String,
     },
+}
+
+/// Why an MCP request was refused by [`AuthzHandler`](crate::AuthzHandler) (layers 2-3).
+///
+/// [`AccessError::to_error_data`] is the one place that turns it into a JSON-RPC error. A target
+/// the caller may not see never produces an `AccessError`: it gets the handler's "unknown"
+/// error instead, so its existence is not revealed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccessError {
+    /// No verified principal reached the handler (no Layer 1 in front, no stdio principal).
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The principal's token expired; the client must re-authenticate.
+    #[error("token expired: re-authenticate")]
+    Expired,
+    /// The target is visible to the caller but the policy refused this use of it.
+    #[error("insufficient permissions for {kind} {name}: {reason}")]
+    Forbidden {
+        /// `tool`, `resource` or `prompt`.
+        kind: &'static str,
+        /// The tool or prompt name or resource URI.
+        name: String,
+        /// What is missing, from the policy.
+        reason: String,
+    },
+}
+
+impl AccessError {
+    /// A short machine-readable reason (`auth.reason` in audit records, `data.error` on the
+    /// wire).
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::Expired => "token_expired",
+            Self::Forbidden { .. } => "insufficient_permissions",
+        }
+    }
+
+    /// The JSON-RPC error: code `-32600` (invalid request) with
+    /// `data = {"error": reason_code}` and the message as displayed.
+    pub fn to_error_data(&self) -> rmcp::ErrorData {
+        rmcp::ErrorData::invalid_request(
+            self.to_string(),
+            Some(serde_json::json!({ "error": self.reason_code() })),
+        )
+    }
+}
+
+impl From<AccessError> for rmcp::ErrorData {
+    fn from(error: AccessError) -> Self {
+        error.to_error_data()
+    }
+}
+
+/// A Layer 4 refusal: the principal lacks a permission on a resource named in the arguments
+/// (requirement A10). See [`require_entitlement`](crate::require_entitlement).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no {permission} entitlement for application {resource}")]
+#[non_exhaustive]
+pub struct EntitlementError {
+    /// The resource (application, tenant …) asked for.
+    pub resource: String,
+    /// The permission needed.
+    pub permission: String,
+}
+
+impl EntitlementError {
+    /// The tool result the caller (and the model) reads: an error result with this message.
+    pub fn to_tool_result(&self) -> rmcp::model::CallToolResult {
+        rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(self.to_string())])
+    }
+
+    /// The same refusal as a JSON-RPC error (`-32602` invalid params), for resource reads.
+    pub fn to_error_data(&self) -> rmcp::ErrorData {
+        rmcp::ErrorData::invalid_params(
+            self.to_string(),
+            Some(serde_json::json!({ "error": "insufficient_permissions" })),
+        )
+    }
+}
+
+impl From<EntitlementError> for rmcp::ErrorData {
+    fn from(error: EntitlementError) -> Self {
+        error.to_error_data()
+    }
 }
 
 #[cfg(test)]

@@ -1,22 +1,47 @@
 #![doc = include_str!("../README.md")]
 
 mod audit;
+mod cache;
+#[cfg(feature = "cedar")]
+mod cedar;
 mod discovery;
+mod dispatch;
 mod entitlements;
 mod error;
+mod filter;
+mod handler;
+mod introspection;
 mod jwks;
 mod jwt;
 mod keys;
+mod layer;
+mod metadata;
+mod policy;
 mod principal;
+mod userinfo;
 mod verifier;
 
 pub use audit::{ALLOW, DENY};
+pub use cache::{CacheConfig, CacheStats, CachedVerifier};
+#[cfg(feature = "cedar")]
+pub use cedar::CedarPolicy;
 pub use discovery::OidcMetadata;
+pub use dispatch::IssuerDispatch;
 pub use entitlements::{DefaultMapper, EntitlementMapper, Entitlements, RoleHierarchy};
-pub use error::{AuthError, ConfigError};
+pub use error::{AccessError, AuthError, ConfigError, EntitlementError};
+pub use filter::{filter_entitled, require_entitlement};
+pub use handler::{AuthzHandler, AuthzHandlerBuilder, principal_from};
+pub use introspection::{ClientAuth, IntrospectionVerifier};
 pub use jsonwebtoken::Algorithm;
 pub use jwks::JwksRefresh;
 pub use jwt::{DEFAULT_MAX_TOKEN_LEN, JwtVerifier, JwtVerifierBuilder};
 pub use keys::{KeySet, VerificationKey};
+pub use layer::{AuthLayer, RequireAuth, ResponseFuture};
+pub use metadata::{ProtectedResourceMetadata, WELL_KNOWN_PATH};
+pub use policy::{
+    AccessRequest, Action, AllOf, Decision, DefaultDecision, FnPolicy, Policy, Requirement, Rule,
+    StaticPolicy, TargetKind,
+};
 pub use principal::Principal;
+pub use userinfo::{DEFAULT_IDP_TIMEOUT, UserinfoVerifier};
 pub use verifier::TokenVerifier;

@@ -1,0 +1,304 @@
+//! A verification cache in front of any verifier (requirement A4).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use crate::{AuthError, Principal, TokenVerifier, audit};
+
+/// Cache limits. Plain data; defaults documented per field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheConfig {
+    /// At most this many principals are kept; when full, expired entries go first, then the
+    /// entry closest to expiry. Default: 10 000.
+    pub max_entries: usize,
+    /// No entry lives longer than this, even if its token's `exp` is later (and tokens without
+    /// `exp`, e.g. from userinfo, live exactly this long). Default: 5 minutes.
+    pub max_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+impl CacheConfig {
+    /// Sets [`CacheConfig::max_entries`].
+    #[must_use]
+    pub fn max_entries(mut self, max: usize) -> Self {
+        self.max_entries = max;
+        self
+    }
+
+    /// Sets [`CacheConfig::max_ttl`].
+    #[must_use]
+    pub fn max_ttl(mut self, ttl: Duration) -> Self {
+        self.max_ttl = ttl;
+        self
+    }
+}
+
+/// Counters of a [`CachedVerifier`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Verifications answered from the cache.
+    pub hits: u64,
+    /// Verifications passed to the inner verifier.
+    pub misses: u64,
+    /// Entries currently held (expired ones included until they are evicted).
+    pub entries: usize,
+}
+
+type Key = [u8; 32];
+
+struct Entry {
+    principal: Principal,
+    expires: Instant,
+}
+
+/// Caches the principals another verifier returns, so stateless HTTP requests do not call the
+/// identity provider (introspection, userinfo) or redo signature checks per request.
+///
+/// - The key is the SHA-256 of the token; the token itself is never stored.
+/// - An entry expires at the token's `exp` or after [`CacheConfig::max_ttl`], whichever is
+///   first; an expired entry is never returned. Refusals are not cached.
+/// - The cache holds at most [`CacheConfig::max_entries`] entries.
+///
+/// Concurrency: one short `std::sync::Mutex` section per lookup or insert, never held across an
+/// `.await`. Two concurrent first verifications of the same token both reach the inner verifier
+/// (there is no per-key single flight).
+pub struct CachedVerifier<V> {
+    inner: V,
+    config: CacheConfig,
+    entries: Mutex<HashMap<Key, Entry>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl<V> fmt::Debug for CachedVerifier<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedVerifier")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+fn key(token: &str) -> Key {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl<V> CachedVerifier<V> {
+    /// Caches `inner` with [`CacheConfig::default`].
+    pub fn new(inner: V) -> Self {
+        Self::with_config(inner, CacheConfig::default())
+    }
+
+    /// Caches `inner` with `config`.
+    pub fn with_config(inner: V, config: CacheConfig) -> Self {
+        Self {
+            inner,
+            config,
+            entries: Mutex::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The wrapped verifier.
+    pub fn get_ref(&self) -> &V {
+        &self.inner
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: self.lock().len(),
+        }
+    }
+
+    /// Drops every entry (e.g. after a user's entitlements changed at the identity provider).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
+        // A panic while holding the lock cannot leave the map inconsistent; keep serving.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lookup(&self, key: &Key) -> Option<Principal> {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        match entries.get(key) {
+            Some(entry) if entry.expires > now => Some(entry.principal.clone()),
+            Some(_) => {
+                entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn insert(&self, key: Key, principal: &Principal) {
+        if self.config.max_entries == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut ttl = self.config.max_ttl;
+        if let Some(exp) = principal.expires_at {
+            match exp.duration_since(SystemTime::now()) {
+                Ok(left) => ttl = ttl.min(left),
+                Err(_) => return, // already expired
+            }
+        }
+        let mut entries = self.lock();
+        if entries.len() >= self.config.max_entries && !entries.contains_key(&key) {
+            entries.retain(|_, e| e.expires > now);
+            if entries.len() >= self.config.max_entries
+                && let Some(victim) = entries
+                    .iter()
+                    .min_by_key(|(_, e)| e.expires)
+                    .map(|(k, _)| *k)
+            {
+                entries.remove(&victim);
+            }
+        }
+        entries.insert(
+            key,
+            Entry {
+                principal: principal.clone(),
+                expires: now + ttl,
+            },
+        );
+    }
+}
+
+#[async_trait::async_trait]
+impl<V: TokenVerifier> TokenVerifier for CachedVerifier<V> {
+    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let key = key(token);
+        if let Some(principal) = self.lookup(&key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            let span = audit::verify_span("cache");
+            span.record("auth.cache_hit", true);
+            let result = Ok(principal);
+            audit::record_verify(&span, &result);
+            return result;
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let span = audit::verify_span("cache");
+        span.record("auth.cache_hit", false);
+        let result = self.inner.verify(token).instrument(span.clone()).await;
+        if let Ok(principal) = &result {
+            self.insert(key, principal);
+        }
+        audit::record_verify(&span, &result);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Counts calls and returns a principal expiring `exp_in` from now.
+    struct Counting {
+        calls: Arc<AtomicU64>,
+        exp_in: Option<Duration>,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenVerifier for Counting {
+        async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            if token.starts_with("bad") {
+                return Err(AuthError::invalid("bad"));
+            }
+            let mut p = Principal::new(token);
+            if let Some(d) = self.exp_in {
+                p = p.with_expiry(SystemTime::now() + d);
+            }
+            Ok(p)
+        }
+    }
+
+    fn cached(
+        exp_in: Option<Duration>,
+        config: CacheConfig,
+    ) -> (CachedVerifier<Counting>, Arc<AtomicU64>) {
+        let calls = Arc::new(AtomicU64::new(0));
+        let v = CachedVerifier::with_config(
+            Counting {
+                calls: calls.clone(),
+                exp_in,
+            },
+            config,
+        );
+        (v, calls)
+    }
+
+    #[tokio::test]
+    async fn hits_misses_and_refusals() {
+        let (v, calls) = cached(Some(Duration::from_secs(60)), CacheConfig::default());
+        assert_eq!(v.verify("t1").await.unwrap().subject, "t1");
+        assert_eq!(v.verify("t1").await.unwrap().subject, "t1");
+        assert!(v.verify("bad").await.is_err());
+        assert!(v.verify("bad").await.is_err());
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            3,
+            "one call for t1, two for the refusal"
+        );
+        let stats = v.stats();
+        assert_eq!((stats.hits, stats.misses, stats.entries), (1, 3, 1));
+        // The map holds the token's SHA-256, never the token.
+        assert!(v.lock().contains_key(&key("t1")));
+    }
+
+    #[tokio::test]
+    async fn expired_tokens_are_not_kept() {
+        let (v, calls) = cached(Some(Duration::ZERO), CacheConfig::default());
+        v.verify("t").await.unwrap();
+        v.verify("t").await.unwrap();
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        assert_eq!(v.stats().entries, 0);
+    }
+
+    #[tokio::test]
+    async fn entry_never_outlives_exp() {
+        let (v, _) = cached(Some(Duration::from_secs(30)), CacheConfig::default());
+        v.verify("t").await.unwrap();
+        let expires = v.lock().values().next().unwrap().expires;
+        assert!(expires <= Instant::now() + Duration::from_secs(30));
+        let (v, _) = cached(None, CacheConfig::default().max_ttl(Duration::from_secs(7)));
+        v.verify("t").await.unwrap();
+        let expires = v.lock().values().next().unwrap().expires;
+        assert!(expires <= Instant::now() + Duration::from_secs(7));
+    }
+
+    #[tokio::test]
+    async fn bounded() {
+        let (v, _) = cached(None, CacheConfig::default().max_entries(3));
+        for i in 0..10 {
+            v.verify(&format!("t{i}")).await.unwrap();
+        }
+        assert_eq!(v.stats().entries, 3);
+    }
+}

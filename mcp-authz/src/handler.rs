@@ -1,0 +1,661 @@
+//! Layers 2 and 3: [`AuthzHandler`], a decorator over any rmcp [`ServerHandler`] that filters
+//! lists by policy and checks every invocation before the inner handler runs.
+
+// Logging (`set_level`) and legacy `resources/subscribe` are deprecated in rmcp; they are still
+// delegated (and subscribe checked) so that older peers keep working behind the decorator.
+#![allow(deprecated)]
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
+    CancelledNotificationParam, CompleteRequestParams, CompleteResult, ContentBlock,
+    CustomNotification, CustomRequest, CustomResult, DiscoverResult, GetPromptRequestParams,
+    GetPromptResponse, GetSkillRequestParams, GetSkillResult, GetTaskParams, GetTaskResult,
+    InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListSkillsResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ProtocolVersion, ReadResourceDirectoryRequestParams,
+    ReadResourceDirectoryResult, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
+    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
+    UnsubscribeRequestParams, UpdateTaskParams,
+};
+use rmcp::service::{MaybeSendFuture, NotificationContext, RequestContext, SubscriptionContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+
+use crate::Principal;
+use crate::audit;
+use crate::error::AccessError;
+use crate::policy::{AccessRequest, Action, AllOf, Decision, Policy, TargetKind};
+
+type PrincipalFn = dyn Fn(&RequestContext<RoleServer>) -> Option<Principal> + Send + Sync;
+type HiddenErrorFn = dyn Fn(&str) -> ErrorData + Send + Sync;
+
+/// The verified principal of an MCP request, if any: put into the request context by
+/// [`AuthzHandler`] (every mode, stdio included) or by the HTTP layer
+/// ([`AuthLayer`](crate::AuthLayer)) through the `http::request::Parts` rmcp's Streamable HTTP
+/// service stores in the context.
+///
+/// Tools behind an `AuthzHandler` can also take it with rmcp's `Extension<Principal>` extractor.
+pub fn principal_from(context: &RequestContext<RoleServer>) -> Option<&Principal> {
+    context.extensions.get::<Principal>().or_else(|| {
+        context
+            .extensions
+            .get::<http::request::Parts>()?
+            .extensions
+            .get::<Principal>()
+    })
+}
+
+struct Config {
+    policy: AllOf,
+    principal: Option<Arc<PrincipalFn>>,
+    hidden_tool: Arc<HiddenErrorFn>,
+    hidden_resource: Arc<HiddenErrorFn>,
+    hidden_prompt: Arc<HiddenErrorFn>,
+}
+
+/// Builds an [`AuthzHandler`]. Defaults: no policy (everything allowed, which is rarely what
+/// you want: add at least one), the principal read from the request (see [`principal_from`]),
+/// and the "unknown target" errors rmcp's own routers return.
+#[must_use]
+pub struct AuthzHandlerBuilder<H> {
+    inner: H,
+    config: Config,
+}
+
+impl<H> fmt::Debug for AuthzHandlerBuilder<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthzHandlerBuilder")
+            .field("policies", &self.config.policy.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: ServerHandler> AuthzHandlerBuilder<H> {
+    /// Adds a policy. With several, every one must allow ([`AllOf`]).
+    pub fn policy(mut self, policy: impl Policy) -> Self {
+        self.config.policy.push(Arc::new(policy));
+        self
+    }
+
+    /// For stdio and other transports without HTTP: every request is made by `principal` (the
+    /// embedding application verified the user's token itself). A principal in the request
+    /// context still takes precedence. Once its `exp` passes, every request is refused.
+    pub fn principal(self, principal: Principal) -> Self {
+        self.principal_fn(move |_| Some(principal.clone()))
+    }
+
+    /// Resolves the principal of requests that carry none in their context (e.g. from a handle
+    /// the embedding application updates when the user re-authenticates).
+    pub fn principal_fn<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&RequestContext<RoleServer>) -> Option<Principal> + Send + Sync + 'static,
+    {
+        self.config.principal = Some(Arc::new(f));
+        self
+    }
+
+    /// The error a hidden tool gets; it must be exactly the inner handler's error for a tool
+    /// that does not exist. Default: rmcp's `ToolRouter` error, `-32602 "tool not found"`.
+    pub fn hidden_tool_error(
+        mut self,
+        f: impl Fn(&str) -> ErrorData + Send + Sync + 'static,
+    ) -> Self {
+        self.config.hidden_tool = Arc::new(f);
+        self
+    }
+
+    /// The error a hidden resource gets (default `-32002 "resource not found: {uri}"`, which
+    /// rmcp turns into `-32602` for 2026-07-28 peers, as it does for the inner handler's own).
+    pub fn hidden_resource_error(
+        mut self,
+        f: impl Fn(&str) -> ErrorData + Send + Sync + 'static,
+    ) -> Self {
+        self.config.hidden_resource = Arc::new(f);
+        self
+    }
+
+    /// The error a hidden prompt gets (default: rmcp's `PromptRouter` message
+    /// `-32602 "prompt '{name}' not found"`; the router's list of available prompts is removed
+    /// from its own errors so it cannot reveal hidden ones).
+    pub fn hidden_prompt_error(
+        mut self,
+        f: impl Fn(&str) -> ErrorData + Send + Sync + 'static,
+    ) -> Self {
+        self.config.hidden_prompt = Arc::new(f);
+        self
+    }
+
+    /// Builds the handler.
+    pub fn build(self) -> AuthzHandler<H> {
+        AuthzHandler {
+            inner: self.inner,
+            config: Arc::new(self.config),
+        }
+    }
+}
+
+/// Layers 2-3 of the authorization model (requirements A8, A9, A12) around any rmcp
+/// [`ServerHandler`]:
+///
+/// - `tools/list`, `resources/list`, `resources/templates/list` and `prompts/list` show only
+///   what the policy lets the principal see ([`Action::List`]);
+/// - `tools/call`, `resources/read`, `resources/subscribe` and `prompts/get` are checked
+///   ([`Action::Invoke`], with the call's arguments) before the inner handler runs. A target the
+///   principal cannot see gets exactly the error an unknown one gets; a visible one it may not use
+///   gets a clear [`AccessError::Forbidden`] (for tools as an error *result*, which the model
+///   reads; for resources and prompts as a JSON-RPC error);
+/// - a principal whose token has expired is refused on every request
+///   ([`AccessError::Expired`]), in stateful sessions and stdio alike;
+/// - the principal is put into the request context for the tools (layer 4).
+///
+/// Every decision is an `auth.check_scope` span (requirement A13). Every other method is
+/// delegated unchanged. Cheap to clone when `H` is.
+///
+/// ```
+/// use mcp_authz::{AuthzHandler, Principal, Requirement, StaticPolicy};
+/// # #[derive(Clone)] struct MyServer;
+/// # impl rmcp::ServerHandler for MyServer {}
+///
+/// let policy = StaticPolicy::new()
+///     .tool("list_firewall_rules", Requirement::none().scopes(["firewall:read"]));
+/// // Behind `AuthLayer` over HTTP the principal comes with each request; on stdio the embedding
+/// // application supplies it.
+/// let handler = AuthzHandler::builder(MyServer)
+///     .policy(policy)
+///     .principal(Principal::new("alice").with_scopes(["firewall:read"]))
+///     .build();
+/// # let _ = handler;
+/// ```
+pub struct AuthzHandler<H> {
+    inner: H,
+    config: Arc<Config>,
+}
+
+impl<H: Clone> Clone for AuthzHandler<H> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<H> fmt::Debug for AuthzHandler<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthzHandler")
+            .field("policies", &self.config.policy.len())
+            .finish_non_exhaustive()
+    }
+}
+
+enum Check {
+    Allowed,
+    Hidden,
+    Refused(AccessError),
+}
+
+impl<H: ServerHandler> AuthzHandler<H> {
+    /// Starts building a handler around `inner`.
+    pub fn builder(inner: H) -> AuthzHandlerBuilder<H> {
+        AuthzHandlerBuilder {
+            inner,
+            config: Config {
+                policy: AllOf::new(),
+                principal: None,
+                hidden_tool: Arc::new(|_| ErrorData::invalid_params("tool not found", None)),
+                hidden_resource: Arc::new(|uri| {
+                    ErrorData::resource_not_found(format!("resource not found: {uri}"), None)
+                }),
+                hidden_prompt: Arc::new(|name| {
+                    ErrorData::invalid_params(format!("prompt '{name}' not found"), None)
+                }),
+            },
+        }
+    }
+
+    /// The wrapped handler.
+    pub fn get_ref(&self) -> &H {
+        &self.inner
+    }
+
+    /// The wrapped handler, mutably.
+    pub fn get_mut(&mut self) -> &mut H {
+        &mut self.inner
+    }
+
+    /// Unwraps the handler.
+    pub fn into_inner(self) -> H {
+        self.inner
+    }
+
+    fn resolve(&self, context: &RequestContext<RoleServer>) -> Result<Principal, AccessError> {
+        let principal = principal_from(context)
+            .cloned()
+            .or_else(|| self.config.principal.as_ref().and_then(|f| f(context)))
+            .ok_or(AccessError::Unauthenticated)?;
+        if principal.is_expired() {
+            return Err(AccessError::Expired);
+        }
+        Ok(principal)
+    }
+
+    /// Resolves the principal and puts it into the context for the inner handler.
+    fn authenticate(
+        &self,
+        context: &mut RequestContext<RoleServer>,
+        method: &str,
+    ) -> Result<Principal, AccessError> {
+        match self.resolve(context) {
+            Ok(principal) => {
+                context.extensions.insert(principal.clone());
+                Ok(principal)
+            }
+            Err(error) => {
+                let span = audit::check_span(None, method, "");
+                audit::record_check(&span, false, error.reason_code());
+                Err(error)
+            }
+        }
+    }
+
+    fn check(
+        &self,
+        context: &mut RequestContext<RoleServer>,
+        method: &str,
+        kind: TargetKind,
+        name: &str,
+        arguments: Option<&rmcp::model::JsonObject>,
+    ) -> Check {
+        let principal = match self.authenticate(context, method) {
+            Ok(principal) => principal,
+            Err(error) => return Check::Refused(error),
+        };
+        let span = audit::check_span(Some(&principal), method, name);
+        let request =
+            AccessRequest::new(&principal, Action::Invoke, kind, name).with_arguments(arguments);
+        match self.config.policy.evaluate(&request) {
+            Decision::Allow => {
+                audit::record_check(&span, true, "allowed");
+                Check::Allowed
+            }
+            Decision::Deny { reason } => {
+                let visible = self
+                    .config
+                    .policy
+                    .evaluate(&AccessRequest::new(&principal, Action::List, kind, name))
+                    .is_allowed();
+                audit::record_check(&span, false, &reason);
+                if visible {
+                    Check::Refused(AccessError::Forbidden {
+                        kind: kind.as_str(),
+                        name: name.to_owned(),
+                        reason,
+                    })
+                } else {
+                    Check::Hidden
+                }
+            }
+        }
+    }
+
+    fn visible(&self, principal: &Principal, kind: TargetKind, name: &str) -> bool {
+        self.config
+            .policy
+            .evaluate(&AccessRequest::new(principal, Action::List, kind, name))
+            .is_allowed()
+    }
+}
+
+fn list_span(principal: &Principal, method: &str, shown: usize, total: usize) {
+    let span = audit::check_span(Some(principal), method, "");
+    audit::record_check(&span, true, &format!("{shown} of {total} visible"));
+}
+
+fn forbidden_tool_result(error: &AccessError) -> CallToolResponse {
+    CallToolResult::error(vec![ContentBlock::text(error.to_string())]).into()
+}
+
+/// Removes rmcp's `PromptRouter` list of available prompts from an error, so that an unknown
+/// prompt's error does not list hidden ones and equals the hidden-prompt error.
+fn strip_prompt_list(mut error: ErrorData) -> ErrorData {
+    if let Some(serde_json::Value::Object(data)) = &mut error.data
+        && data.remove("available_prompts").is_some()
+        && data.is_empty()
+    {
+        error.data = None;
+    }
+    error
+}
+
+impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.clone();
+        match self.check(
+            &mut context,
+            "tools/call",
+            TargetKind::Tool,
+            &name,
+            request.arguments.as_ref(),
+        ) {
+            Check::Allowed => self.inner.call_tool(request, context).await,
+            Check::Hidden => Err((self.config.hidden_tool)(&name)),
+            Check::Refused(error @ AccessError::Forbidden { .. }) => {
+                Ok(forbidden_tool_result(&error))
+            }
+            Check::Refused(error) => Err(error.into()),
+        }
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let principal = self.authenticate(&mut context, "tools/list")?;
+        let mut result = self.inner.list_tools(request, context).await?;
+        let total = result.tools.len();
+        result
+            .tools
+            .retain(|tool| self.visible(&principal, TargetKind::Tool, &tool.name));
+        list_span(&principal, "tools/list", result.tools.len(), total);
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri.clone();
+        match self.check(
+            &mut context,
+            "resources/read",
+            TargetKind::Resource,
+            &uri,
+            None,
+        ) {
+            Check::Allowed => self.inner.read_resource(request, context).await,
+            Check::Hidden => Err((self.config.hidden_resource)(&uri)),
+            Check::Refused(error) => Err(error.into()),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let principal = self.authenticate(&mut context, "resources/list")?;
+        let mut result = self.inner.list_resources(request, context).await?;
+        let total = result.resources.len();
+        result
+            .resources
+            .retain(|r| self.visible(&principal, TargetKind::Resource, &r.uri));
+        list_span(&principal, "resources/list", result.resources.len(), total);
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let principal = self.authenticate(&mut context, "resources/templates/list")?;
+        let mut result = self.inner.list_resource_templates(request, context).await?;
+        let total = result.resource_templates.len();
+        result
+            .resource_templates
+            .retain(|t| self.visible(&principal, TargetKind::Resource, &t.uri_template));
+        list_span(
+            &principal,
+            "resources/templates/list",
+            result.resource_templates.len(),
+            total,
+        );
+        Ok(result)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let uri = request.uri.clone();
+        match self.check(
+            &mut context,
+            "resources/subscribe",
+            TargetKind::Resource,
+            &uri,
+            None,
+        ) {
+            Check::Allowed => self.inner.subscribe(request, context).await,
+            Check::Hidden => Err((self.config.hidden_resource)(&uri)),
+            Check::Refused(error) => Err(error.into()),
+        }
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.authenticate(&mut context, "resources/unsubscribe")?;
+        self.inner.unsubscribe(request, context).await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let name = request.name.clone();
+        match self.check(
+            &mut context,
+            "prompts/get",
+            TargetKind::Prompt,
+            &name,
+            request.arguments.as_ref(),
+        ) {
+            Check::Allowed => self
+                .inner
+                .get_prompt(request, context)
+                .await
+                .map_err(strip_prompt_list),
+            Check::Hidden => Err((self.config.hidden_prompt)(&name)),
+            Check::Refused(error) => Err(error.into()),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let principal = self.authenticate(&mut context, "prompts/list")?;
+        let mut result = self.inner.list_prompts(request, context).await?;
+        let total = result.prompts.len();
+        result
+            .prompts
+            .retain(|p| self.visible(&principal, TargetKind::Prompt, &p.name));
+        list_span(&principal, "prompts/list", result.prompts.len(), total);
+        Ok(result)
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        self.authenticate(&mut context, "completion/complete")?;
+        self.inner.complete(request, context).await
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        self.authenticate(&mut context, "custom")?;
+        self.inner.on_custom_request(request, context).await
+    }
+
+    // ---- delegated unchanged ----
+
+    fn ping(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<(), ErrorData>> + MaybeSendFuture + '_ {
+        self.inner.ping(context)
+    }
+
+    fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<InitializeResult, ErrorData>> + MaybeSendFuture + '_ {
+        self.inner.initialize(request, context)
+    }
+
+    fn negotiate_initialize(
+        &self,
+        request: &InitializeRequestParams,
+    ) -> Result<InitializeResult, ErrorData> {
+        self.inner.negotiate_initialize(request)
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        self.inner.supported_protocol_versions()
+    }
+
+    fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<DiscoverResult, ErrorData>> + MaybeSendFuture + '_ {
+        self.inner.discover(context)
+    }
+
+    fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<(), ErrorData>> + MaybeSendFuture + '_ {
+        self.inner.set_level(request, context)
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        self.inner.accepted_subscription_filter(requested)
+    }
+
+    fn listen(
+        &self,
+        context: SubscriptionContext,
+    ) -> impl Future<Output = Result<(), ErrorData>> + MaybeSendFuture + '_ {
+        self.inner.listen(context)
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.inner.get_tool(name)
+    }
+
+    fn on_cancelled(
+        &self,
+        notification: CancelledNotificationParam,
+        context: NotificationContext<RoleServer>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        self.inner.on_cancelled(notification, context)
+    }
+
+    fn on_progress(
+        &self,
+        notification: ProgressNotificationParam,
+        context: NotificationContext<RoleServer>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        self.inner.on_progress(notification, context)
+    }
+
+    fn on_initialized(
+        &self,
+        context: NotificationContext<RoleServer>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        self.inner.on_initialized(context)
+    }
+
+    fn on_roots_list_changed(
+        &self,
+        context: NotificationContext<RoleServer>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        self.inner.on_roots_list_changed(context)
+    }
+
+    fn on_custom_notification(
+        &self,
+        notification: CustomNotification,
+        context: NotificationContext<RoleServer>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        self.inner.on_custom_notification(notification, context)
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        self.inner.get_info()
+    }
+
+    fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<GetTaskResult, ErrorData>> + MaybeSendFuture + '_ {
+        self.inner.get_task(request, context)
+    }
+
+    fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<(), ErrorData>> + MaybeSendFuture + '_ {
+        self.inner.update_task(request, context)
+    }
+
+    fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<(), ErrorData>> + MaybeSendFuture + '_ {
+        self.inner.cancel_task(request, context)
+    }
+
+    fn list_skills(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<ListSkillsResult, ErrorData>> + MaybeSendFuture + '_ {
+        self.inner.list_skills(request, context)
+    }
+
+    fn get_skill(
+        &self,
+        request: GetSkillRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<GetSkillResult, ErrorData>> + MaybeSendFuture + '_ {
+        self.inner.get_skill(request, context)
+    }
+
+    fn read_resource_directory(
+        &self,
+        request: ReadResourceDirectoryRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<ReadResourceDirectoryResult, ErrorData>> + MaybeSendFuture + '_
+    {
+        self.inner.read_resource_directory(request, context)
+    }
+}
