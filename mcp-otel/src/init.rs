@@ -16,6 +16,7 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
 };
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::capture::CaptureConfig;
@@ -147,6 +148,10 @@ pub struct TelemetryConfig {
     /// The log filter, in `EnvFilter` syntax (`MCP_LOG_LEVEL`, e.g. `info` or
     /// `info,mcp_cache=debug`). Default `info`.
     pub log_filter: String,
+    /// Which `tracing` spans become OpenTelemetry spans, in `EnvFilter` syntax, independent of
+    /// the log filter. Default `info` (the request spans and library spans such as
+    /// `cache.read`, `auth.check_scope`).
+    pub span_filter: String,
     /// Print log lines (with `trace_id`/`span_id`) to stderr. Default `true`.
     pub log_to_stderr: bool,
     /// Input/output capture for the [`OtelLayer`](crate::OtelLayer) built by
@@ -282,6 +287,7 @@ impl TelemetryConfig {
             scheduled_delay: Duration::from_secs(5),
             export_timeout: Duration::from_secs(10),
             log_filter: "info".to_owned(),
+            span_filter: "info".to_owned(),
             log_to_stderr: true,
             capture: CaptureConfig::default(),
         }
@@ -752,10 +758,16 @@ pub fn build(config: &TelemetryConfig) -> Result<(TelemetryGuard, tracing::Dispa
     let otel_layer = tracer_provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer().with_tracer(provider.tracer(crate::INSTRUMENTATION_NAME))
     });
+    // Each layer has its own filter: a quiet log level (`MCP_LOG_LEVEL=warn`) must not switch
+    // off the request spans that go to the collector.
+    let span_filter =
+        EnvFilter::try_new(&config.span_filter).map_err(|source| InitError::LogFilter {
+            filter: config.span_filter.clone(),
+            source,
+        })?;
     let subscriber = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt_layer)
-        .with(otel_layer);
+        .with(fmt_layer.with_filter(filter))
+        .with(otel_layer.with_filter(span_filter));
     let dispatch = tracing::Dispatch::new(subscriber);
     format.bind(&dispatch);
     Ok((
