@@ -2,6 +2,8 @@
 //! signed with the keys of) the real node oidc-provider. Every refused request must get a 401
 //! (or 403) with the right challenge and must never reach the MCP handler.
 
+#![allow(clippy::too_many_lines)] // scenario tests read top to bottom
+
 mod common;
 
 use std::time::Duration;
@@ -26,7 +28,7 @@ async fn verifier(provider: &OidcProvider) -> JwtVerifier {
         .expect("verifier")
 }
 
-fn with(mut claims: Value, patch: Value) -> Value {
+fn with(mut claims: Value, patch: &Value) -> Value {
     for (k, v) in patch.as_object().expect("object") {
         claims[k] = v.clone();
     }
@@ -46,7 +48,7 @@ async fn every_bad_token_gets_401_and_never_reaches_the_handler() {
     let other_signature = provider
         .sign(
             "RS256",
-            &with(claims.clone(), json!({"sub": "someone-else"})),
+            &with(claims.clone(), &json!({"sub": "someone-else"})),
         )
         .rsplit('.')
         .next()
@@ -99,7 +101,7 @@ async fn every_bad_token_gets_401_and_never_reaches_the_handler() {
                 "Bearer {}",
                 provider.sign(
                     "RS256",
-                    &with(claims.clone(), json!({"iat": t - 1200, "exp": t - 600}))
+                    &with(claims.clone(), &json!({"iat": t - 1200, "exp": t - 600}))
                 )
             )),
             "expired",
@@ -108,7 +110,7 @@ async fn every_bad_token_gets_401_and_never_reaches_the_handler() {
             "not yet valid",
             Some(format!(
                 "Bearer {}",
-                provider.sign("RS256", &with(claims.clone(), json!({"nbf": t + 600})))
+                provider.sign("RS256", &with(claims.clone(), &json!({"nbf": t + 600})))
             )),
             "not yet valid",
         ),
@@ -118,7 +120,7 @@ async fn every_bad_token_gets_401_and_never_reaches_the_handler() {
                 "Bearer {}",
                 provider.sign(
                     "ES256",
-                    &with(claims.clone(), json!({"iss": "http://evil.example"}))
+                    &with(claims.clone(), &json!({"iss": "http://evil.example"}))
                 )
             )),
             "untrusted issuer",
@@ -129,7 +131,7 @@ async fn every_bad_token_gets_401_and_never_reaches_the_handler() {
                 "Bearer {}",
                 provider.sign(
                     "RS256",
-                    &with(claims.clone(), json!({"aud": "urn:someone-else"}))
+                    &with(claims.clone(), &json!({"aud": "urn:someone-else"}))
                 )
             )),
             "wrong audience",
@@ -145,7 +147,7 @@ async fn every_bad_token_gets_401_and_never_reaches_the_handler() {
                 "Bearer {}",
                 provider.sign(
                     "RS256",
-                    &with(claims.clone(), json!({"pad": "x".repeat(9000)}))
+                    &with(claims.clone(), &json!({"pad": "x".repeat(9000)}))
                 )
             )),
             "too large",
