@@ -1,7 +1,6 @@
 //! One-call set-up of tracing, metrics and logs: [`TelemetryConfig`] (plain data, or read from
 //! the environment), [`init`] / [`build`], and the [`TelemetryGuard`] that flushes on shutdown.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -452,6 +451,7 @@ impl TelemetryConfig {
         builder.build()
     }
 
+    #[cfg(feature = "otlp")]
     fn signal_url(&self, path: &str) -> String {
         match self.otlp_protocol {
             OtlpProtocol::HttpProtobuf => format!("{}{path}", self.otlp_endpoint),
@@ -631,7 +631,8 @@ fn span_exporter(config: &TelemetryConfig) -> Result<opentelemetry_otlp::SpanExp
     use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
     match config.otlp_protocol {
         OtlpProtocol::HttpProtobuf => {
-            let headers: HashMap<String, String> = config.otlp_headers.iter().cloned().collect();
+            let headers: std::collections::HashMap<String, String> =
+                config.otlp_headers.iter().cloned().collect();
             opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
@@ -644,17 +645,17 @@ fn span_exporter(config: &TelemetryConfig) -> Result<opentelemetry_otlp::SpanExp
         #[cfg(feature = "grpc")]
         OtlpProtocol::Grpc => {
             use opentelemetry_otlp::WithTonicConfig;
-            let mut metadata = opentelemetry_otlp::tonic_types::metadata::MetadataMap::new();
+            let mut headers = http::HeaderMap::new();
             for (key, value) in &config.otlp_headers {
                 if let (Ok(key), Ok(value)) = (
-                    opentelemetry_otlp::tonic_types::metadata::MetadataKey::from_bytes(
-                        key.as_bytes(),
-                    ),
-                    value.parse(),
+                    http::HeaderName::from_bytes(key.as_bytes()),
+                    http::HeaderValue::from_str(value),
                 ) {
-                    metadata.insert(key, value);
+                    headers.insert(key, value);
                 }
             }
+            let metadata =
+                opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers);
             opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
                 .with_endpoint(config.signal_url(""))
@@ -675,7 +676,8 @@ fn metric_exporter(
     use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
     match config.otlp_protocol {
         OtlpProtocol::HttpProtobuf => {
-            let headers: HashMap<String, String> = config.otlp_headers.iter().cloned().collect();
+            let headers: std::collections::HashMap<String, String> =
+                config.otlp_headers.iter().cloned().collect();
             opentelemetry_otlp::MetricExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
