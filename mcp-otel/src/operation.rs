@@ -70,8 +70,14 @@ impl Operation {
             // A malformed `traceparent` extracts to a context without a span; handing that to
             // `set_parent` would parent the span on the ambient context, so it stays a root.
             if parent.span().span_context().is_valid() {
+                // The conventions: parent from `_meta`, and a link to the ambient (transport)
+                // context when there is one.
+                let ambient = Span::current().context().span().span_context().clone();
                 // Fails only when no OpenTelemetry layer is installed: nothing to parent then.
                 let _ = span.set_parent(parent);
+                if ambient.is_valid() {
+                    span.add_link(ambient);
+                }
             }
         }
 

@@ -56,6 +56,13 @@ async fn meta_traceparent_parents_the_server_span() {
         "rojo=00f067aa0ba902b7",
         "tracestate carried over"
     );
+    // The ambient context of the transport (here rmcp's session span) is linked, not parent.
+    let links: Vec<_> = server.links.iter().collect();
+    assert_eq!(links.len(), 1, "one link to the ambient span");
+    assert_ne!(
+        links[0].span_context.trace_id(),
+        server.span_context.trace_id()
+    );
     // Spans opened inside the handler stay in trace X, under the server span.
     let inner = telemetry.span("cache.read");
     assert_eq!(
@@ -67,6 +74,7 @@ async fn meta_traceparent_parents_the_server_span() {
     let root = telemetry.span("tools/call lookup");
     assert_ne!(root.span_context.trace_id(), server.span_context.trace_id());
     assert_eq!(root.parent_span_id, SpanId::INVALID);
+    assert_eq!(root.links.iter().count(), 0);
 }
 
 #[tokio::test]

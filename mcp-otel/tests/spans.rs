@@ -210,3 +210,26 @@ async fn resource_uri_in_span_name_is_opt_in() {
     let span = telemetry.span(&format!("resources/read {NOTE_URI}"));
     assert_eq!(attr_str(&span, semconv::NETWORK_TRANSPORT), "tcp");
 }
+
+#[tokio::test]
+async fn user_id_comes_from_the_configured_function() {
+    let telemetry = Telemetry::install();
+    let layer = telemetry
+        .layer()
+        .user_id(|context| Some(format!("user-of-request-{}", context.id)))
+        .build();
+    let session = Session::start(&layer).await;
+    session
+        .client
+        .call_tool(call("lookup", json!({"app": "a"})))
+        .await
+        .expect("tools/call");
+    session.close().await;
+
+    let span = telemetry.span("tools/call lookup");
+    let request_id = attr_str(&span, semconv::JSONRPC_REQUEST_ID);
+    assert_eq!(
+        attr_str(&span, oi::USER_ID),
+        format!("user-of-request-{request_id}")
+    );
+}
