@@ -516,6 +516,20 @@ impl DownstreamClient {
         }
     }
 
+    /// Restores one application's seeded rules in the downstream
+    /// (`POST /api/v1/apps/{app}/firewall-rules/reset`). The name must have passed
+    /// [`validate_app_name`](crate::model::validate_app_name).
+    pub async fn reset(&self, app: &str) -> Result<(), ExampleError> {
+        let url = format!("{}/api/v1/apps/{app}/firewall-rules/reset", self.base);
+        self.http
+            .post(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|source| ExampleError::Downstream { source })?;
+        Ok(())
+    }
+
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, ExampleError> {
         let response = self
             .http

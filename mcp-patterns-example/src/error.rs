@@ -18,6 +18,26 @@ pub enum ExampleError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The caller holds no entitlement for the application (layer 4, data filtering).
+    #[error("no entitlement for application '{app}' (needs '{permission}')")]
+    NotEntitled {
+        /// The application.
+        app: String,
+        /// The permission needed.
+        permission: &'static str,
+    },
+    /// The request carries no authenticated caller.
+    #[error("unauthenticated: this request carries no verified identity")]
+    Unauthenticated,
+    /// The tool is for administrators.
+    #[error("insufficient permissions: '{tool}' requires the admin role")]
+    AdminOnly {
+        /// The tool.
+        tool: &'static str,
+    },
+    /// The cached data could not be read (not loaded yet, or the cache failed).
+    #[error("firewall data unavailable: {0}")]
+    Cache(#[from] mcp_cache::CacheError),
     /// The downstream API could not be reached or answered with an error.
     #[error("downstream firewall API unavailable: {source}")]
     Downstream {
@@ -50,5 +70,18 @@ impl ExampleError {
     /// the caller's client shows it (rather than an opaque protocol error).
     pub fn into_tool_result(self) -> CallToolResult {
         CallToolResult::error(vec![ContentBlock::text(self.to_string())])
+    }
+
+    /// The protocol error for this error, for requests other than tool calls (resources).
+    pub fn into_error_data(self) -> rmcp::ErrorData {
+        match &self {
+            Self::UnknownApp { .. } | Self::InvalidAppName { .. } | Self::NotEntitled { .. } => {
+                rmcp::ErrorData::invalid_params(self.to_string(), None)
+            }
+            Self::Unauthenticated | Self::AdminOnly { .. } => {
+                rmcp::ErrorData::invalid_request(self.to_string(), None)
+            }
+            _ => rmcp::ErrorData::internal_error(self.to_string(), None),
+        }
     }
 }

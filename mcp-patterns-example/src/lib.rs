@@ -2,7 +2,9 @@
 //! HTTP API. The binary `mcp-patterns-example` is a thin command line over this library, which
 //! tests and benchmarks use to start servers in-process.
 
+pub mod access;
 pub mod conformance;
+pub mod data;
 pub mod devidp;
 pub mod downstream;
 mod error;

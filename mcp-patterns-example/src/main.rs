@@ -4,6 +4,8 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
+use mcp_patterns_example::data::{CacheScope, CacheSettings};
+use mcp_patterns_example::server::{TOOL_NAMES, describe_scope};
 use mcp_patterns_example::{HttpOptions, conformance, serve_stdio, start_http};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -31,6 +33,27 @@ struct Args {
     /// docs/conformance.md.
     #[arg(long)]
     conformance: bool,
+    /// Where the firewall-rule cache lives: `server` (one shared cache, filtered per caller),
+    /// `session` (one cache per user with only their applications) or `hybrid` (shared data,
+    /// per-user application index). See docs/cache-scopes.md.
+    #[arg(long, env = "MCP_CACHE_SCOPE", value_enum, default_value = "server")]
+    cache_scope: CacheScope,
+    /// Seconds between background refreshes of the cache.
+    #[arg(long, env = "MCP_CACHE_TTL", default_value_t = 60)]
+    cache_ttl: u64,
+}
+
+impl Args {
+    fn cache(&self) -> CacheSettings {
+        let mut settings = CacheSettings {
+            scope: self.cache_scope,
+            ..CacheSettings::default()
+        };
+        settings.cache = settings
+            .cache
+            .ttl(std::time::Duration::from_secs(self.cache_ttl.max(1)));
+        settings
+    }
 }
 
 #[tokio::main]
@@ -51,7 +74,7 @@ async fn main() -> ExitCode {
     let result = if args.conformance {
         run_conformance(args, shutdown).await
     } else if args.stdio {
-        serve_stdio(args.downstream_url.as_deref(), shutdown).await
+        serve_stdio(args.downstream_url.as_deref(), &args.cache(), shutdown).await
     } else {
         run_http(args, shutdown).await
     };
@@ -68,17 +91,24 @@ async fn run_http(
     args: Args,
     shutdown: CancellationToken,
 ) -> Result<(), mcp_patterns_example::ExampleError> {
+    let cache = args.cache();
+    let scope = cache.scope;
     let running = start_http(HttpOptions {
         bind: args.bind,
         port: args.port,
         downstream_url: args.downstream_url,
+        cache,
     })
     .await?;
     eprintln!(
         "mcp-patterns-example serving MCP (Streamable HTTP) at {}",
         running.mcp_url
     );
-    eprintln!("  tools: list_firewall_rules, get_firewall_rule(app_name)");
+    eprintln!(
+        "  tools: {}; {}",
+        TOOL_NAMES.join(", "),
+        describe_scope(scope)
+    );
     eprintln!(
         "  downstream: {}{}",
         running.downstream_url,
@@ -106,6 +136,7 @@ async fn run_conformance(
         bind: args.bind,
         port: args.port,
         downstream_url: None,
+        cache: CacheSettings::default(),
     })
     .await?;
     eprintln!(

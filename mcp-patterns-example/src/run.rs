@@ -9,6 +9,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::data::{CacheSettings, FirewallCache};
 use crate::downstream::{self, DownstreamClient, FirewallStore, RunningDownstream};
 use crate::{ExampleError, FirewallServer};
 
@@ -21,6 +22,8 @@ pub struct HttpOptions {
     pub port: u16,
     /// An external downstream API; when `None` the built-in one is started on a free loopback port.
     pub downstream_url: Option<String>,
+    /// Cache scope and configuration.
+    pub cache: CacheSettings,
 }
 
 impl Default for HttpOptions {
@@ -29,6 +32,7 @@ impl Default for HttpOptions {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 8080,
             downstream_url: None,
+            cache: CacheSettings::default(),
         }
     }
 }
@@ -95,7 +99,8 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         // Bound to a non-loopback address on purpose: accept the Host headers that reach it.
         config = config.disable_allowed_hosts();
     }
-    let handler = FirewallServer::new(client.clone());
+    let data = FirewallCache::build(client.clone(), &options.cache).await?;
+    let handler = FirewallServer::new(data, client.clone());
     let service: StreamableHttpService<FirewallServer, LocalSessionManager> =
         StreamableHttpService::new(
             move || Ok(handler.clone()),
@@ -127,11 +132,13 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
 /// Serves one MCP session on stdin/stdout until the client closes it or `shutdown` fires.
 pub async fn serve_stdio(
     downstream_url: Option<&str>,
+    cache: &CacheSettings,
     shutdown: CancellationToken,
 ) -> Result<(), ExampleError> {
     let (client, downstream) = downstream_for(downstream_url).await?;
     tracing::info!(downstream = client.base_url(), "serving MCP on stdio");
-    let service = FirewallServer::new(client)
+    let data = FirewallCache::build(client.clone(), cache).await?;
+    let service = FirewallServer::new(data, client)
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|error| ExampleError::Transport(error.to_string()))?;

@@ -1,94 +1,397 @@
-//! The MCP handler: firewall tools answered from the downstream API.
+//! The MCP handler: firewall tools and resources answered from the cache, for the caller's
+//! applications only.
+//!
+//! Tools: `list_firewall_rules`, `get_firewall_rule(app_name)`, `cache_status`, and the
+//! admin-only `reset_firewall(app_name)` and `refresh_cache`. Resources: `cache://firewalls`
+//! (the caller's applications), `cache://firewalls/{app}` (one application, a template) and
+//! `cache://meta/health`.
+
+use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use rmcp::model::{
+    CallToolResult, Implementation, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Resource, ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::ExampleError;
+use crate::access::Caller;
+use crate::data::{CacheScope, FirewallCache};
 use crate::downstream::DownstreamClient;
 use crate::model::{AppFirewall, validate_app_name};
 
-/// Arguments of `get_firewall_rule`.
+/// URI of the caller's whole rule set.
+pub const FIREWALLS_URI: &str = "cache://firewalls";
+/// URI template of one application's rules.
+pub const FIREWALL_TEMPLATE: &str = "cache://firewalls/{app}";
+/// URI of the cache health resource.
+pub const HEALTH_URI: &str = "cache://meta/health";
+const JSON_MIME: &str = "application/json";
+
+/// Arguments of `get_firewall_rule` and `reset_firewall`.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct GetFirewallRuleArgs {
-    /// The application whose rules to return, e.g. `app-alpha`.
+pub struct AppNameArgs {
+    /// The application, e.g. `app-alpha`.
     pub app_name: String,
 }
 
 /// Result of `list_firewall_rules`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct FirewallRuleList {
-    /// Every application's rules.
+    /// The caller's applications with their rules.
     pub apps: Vec<AppFirewall>,
 }
 
-/// Names of the tools this server offers.
-pub const TOOL_NAMES: [&str; 2] = ["list_firewall_rules", "get_firewall_rule"];
+/// Result of `refresh_cache` and `reset_firewall`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RefreshOutcome {
+    /// The cache generation after the refresh.
+    pub generation: u64,
+    /// What was done.
+    pub message: String,
+}
 
-/// The firewall MCP server.
-#[derive(Clone, Debug)]
+/// Names of the tools this server offers.
+pub const TOOL_NAMES: [&str; 5] = [
+    "cache_status",
+    "get_firewall_rule",
+    "list_firewall_rules",
+    "refresh_cache",
+    "reset_firewall",
+];
+
+/// The tools only admins may see and call.
+pub const ADMIN_TOOLS: [&str; 2] = ["refresh_cache", "reset_firewall"];
+
+/// How the handler finds the caller of a request.
+pub type CallerFn = dyn Fn(&RequestContext<RoleServer>) -> Option<Caller> + Send + Sync;
+
+/// The firewall MCP server. Cheap to clone: one per session shares the cache.
+#[derive(Clone)]
 pub struct FirewallServer {
+    data: FirewallCache,
     downstream: DownstreamClient,
+    caller: Arc<CallerFn>,
     tool_router: ToolRouter<Self>,
 }
 
+impl std::fmt::Debug for FirewallServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirewallServer")
+            .field("scope", &self.data.scope())
+            .field("downstream", &self.downstream.base_url())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The caller a request carries: a [`Caller`] in the request's extensions, or in the HTTP
+/// request's extensions (where the authorization layer puts it).
+pub fn caller_from_extensions(context: &RequestContext<RoleServer>) -> Option<Caller> {
+    context.extensions.get::<Caller>().cloned().or_else(|| {
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Caller>().cloned())
+    })
+}
+
 impl FirewallServer {
-    /// A server answering from the downstream API behind `downstream`.
-    pub fn new(downstream: DownstreamClient) -> Self {
+    /// A server over `data` whose every caller is the local operator (all applications, admin):
+    /// stdio without an identity, or HTTP without authorization.
+    pub fn new(data: FirewallCache, downstream: DownstreamClient) -> Self {
+        Self::with_callers(data, downstream, |context| {
+            Some(caller_from_extensions(context).unwrap_or_else(Caller::operator))
+        })
+    }
+
+    /// A server whose caller of each request is `caller(context)`; a request without one is
+    /// refused. The authorization integration passes a function reading the verified principal.
+    pub fn with_callers(
+        data: FirewallCache,
+        downstream: DownstreamClient,
+        caller: impl Fn(&RequestContext<RoleServer>) -> Option<Caller> + Send + Sync + 'static,
+    ) -> Self {
         Self {
+            data,
             downstream,
+            caller: Arc::new(caller),
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// The cached data.
+    pub fn data(&self) -> &FirewallCache {
+        &self.data
+    }
+
+    fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, ExampleError> {
+        (self.caller)(context).ok_or(ExampleError::Unauthenticated)
+    }
+
+    async fn get_app(
+        &self,
+        context: &RequestContext<RoleServer>,
+        app_name: &str,
+    ) -> Result<AppFirewall, ExampleError> {
+        validate_app_name(app_name)?;
+        let caller = self.caller(context)?;
+        caller.require_read(app_name)?;
+        self.data
+            .view(&caller)
+            .await?
+            .app(app_name)
+            .ok_or_else(|| ExampleError::UnknownApp {
+                app: app_name.to_owned(),
+            })
     }
 }
 
 #[tool_router]
 impl FirewallServer {
-    /// Lists every application's firewall rules.
-    #[tool(description = "List the firewall rules of every application")]
-    async fn list_firewall_rules(&self) -> Result<Json<FirewallRuleList>, CallToolResult> {
-        match self.downstream.all().await {
-            Ok(apps) => Ok(Json(FirewallRuleList { apps })),
-            Err(error) => Err(error.into_tool_result()),
-        }
+    /// Lists the caller's applications with their firewall rules.
+    #[tool(description = "List the firewall rules of every application you are entitled to")]
+    async fn list_firewall_rules(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<FirewallRuleList>, CallToolResult> {
+        let list = async {
+            let caller = self.caller(&context)?;
+            let view = self.data.view(&caller).await?;
+            Ok::<_, ExampleError>(FirewallRuleList { apps: view.apps() })
+        };
+        list.await.map(Json).map_err(ExampleError::into_tool_result)
     }
 
     /// Returns one application's firewall rules.
     #[tool(description = "Get the firewall rules of one application, by name (e.g. app-alpha)")]
     async fn get_firewall_rule(
         &self,
-        Parameters(GetFirewallRuleArgs { app_name }): Parameters<GetFirewallRuleArgs>,
+        context: RequestContext<RoleServer>,
+        Parameters(AppNameArgs { app_name }): Parameters<AppNameArgs>,
     ) -> Result<Json<AppFirewall>, CallToolResult> {
-        let lookup = async {
-            validate_app_name(&app_name)?;
-            self.downstream
-                .app(&app_name)
-                .await?
-                .ok_or(ExampleError::UnknownApp {
-                    app: app_name.clone(),
-                })
+        self.get_app(&context, &app_name)
+            .await
+            .map(Json)
+            .map_err(ExampleError::into_tool_result)
+    }
+
+    /// The health of the cache the caller reads from.
+    #[tool(
+        description = "Show the state of the firewall-rule cache: age, TTL, staleness, generation, items, last error"
+    )]
+    async fn cache_status(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, CallToolResult> {
+        let status = async {
+            let caller = self.caller(&context)?;
+            let view = self.data.view(&caller).await?;
+            Ok::<_, ExampleError>(json!({
+                "scope": self.data.scope(),
+                "health": view.health(),
+                "user_caches": self.data.user_caches(),
+            }))
         };
-        lookup
+        status
+            .await
+            .map(CallToolResult::structured)
+            .map_err(ExampleError::into_tool_result)
+    }
+
+    /// Refreshes the cache from the downstream now (admin only).
+    #[tool(description = "Admin: refresh the firewall-rule cache from the downstream API now")]
+    async fn refresh_cache(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<RefreshOutcome>, CallToolResult> {
+        let refresh = async {
+            let caller = self.caller(&context)?;
+            caller.require_admin("refresh_cache")?;
+            let generation = self.data.refresh_now(&caller).await?;
+            Ok::<_, ExampleError>(RefreshOutcome {
+                generation,
+                message: "cache refreshed".into(),
+            })
+        };
+        refresh
+            .await
+            .map(Json)
+            .map_err(ExampleError::into_tool_result)
+    }
+
+    /// Restores an application's default rules in the downstream, then refreshes (admin only).
+    #[tool(
+        description = "Admin: reset one application's firewall rules to their defaults in the downstream API, then refresh the cache"
+    )]
+    async fn reset_firewall(
+        &self,
+        context: RequestContext<RoleServer>,
+        Parameters(AppNameArgs { app_name }): Parameters<AppNameArgs>,
+    ) -> Result<Json<RefreshOutcome>, CallToolResult> {
+        let reset = async {
+            validate_app_name(&app_name)?;
+            let caller = self.caller(&context)?;
+            caller.require_admin("reset_firewall")?;
+            self.downstream.reset(&app_name).await?;
+            let generation = self.data.refresh_now(&caller).await?;
+            Ok::<_, ExampleError>(RefreshOutcome {
+                generation,
+                message: format!("rules of {app_name} reset to their defaults"),
+            })
+        };
+        reset
             .await
             .map(Json)
             .map_err(ExampleError::into_tool_result)
     }
 }
 
+fn json_contents(uri: &str, value: &impl Serialize) -> Result<ReadResourceResult, ErrorData> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| ErrorData::internal_error(format!("cannot render {uri}: {e}"), None))?;
+    Ok(ReadResourceResult::new(vec![
+        ResourceContents::text(text, uri).with_mime_type(JSON_MIME),
+    ]))
+}
+
+fn resource(uri: String, name: String, description: &str) -> Resource {
+    Resource::new(uri, name)
+        .with_description(description)
+        .with_mime_type(JSON_MIME)
+}
+
+/// The "resource not found" error, the same for an application that does not exist and one the
+/// caller is not entitled to.
+fn not_found(uri: &str) -> ErrorData {
+    ErrorData::resource_not_found(
+        format!("resource not found: {uri}"),
+        Some(json!({ "uri": uri })),
+    )
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for FirewallServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(
-                "mcp-patterns-example",
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(
-                "Firewall rules per application. Use list_firewall_rules for everything, \
-                 get_firewall_rule with an app_name for one application.",
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "mcp-patterns-example",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(
+            "Firewall rules per application, limited to the applications you are entitled to. \
+             Use list_firewall_rules for all of yours, get_firewall_rule with an app_name for \
+             one; the same data is readable as resources cache://firewalls and \
+             cache://firewalls/{app}.",
+        )
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let caller = self
+            .caller(&context)
+            .map_err(ExampleError::into_error_data)?;
+        let view = self
+            .data
+            .view(&caller)
+            .await
+            .map_err(ExampleError::into_error_data)?;
+        let mut resources = vec![
+            resource(
+                FIREWALLS_URI.into(),
+                "firewalls".into(),
+                "The firewall rules of every application you are entitled to",
+            ),
+            resource(
+                HEALTH_URI.into(),
+                "cache-health".into(),
+                "Age, TTL, staleness, generation, items and last error of the cache",
+            ),
+        ];
+        resources.extend(view.app_names().into_iter().map(|app| {
+            resource(
+                format!("{FIREWALLS_URI}/{app}"),
+                app,
+                "The firewall rules of one application",
             )
+        }));
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let template = ResourceTemplate::new(FIREWALL_TEMPLATE, "firewall")
+            .with_description("The firewall rules of one application you are entitled to")
+            .with_mime_type(JSON_MIME);
+        Ok(ListResourceTemplatesResult::with_all_items(vec![template]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri.as_str();
+        let caller = self
+            .caller(&context)
+            .map_err(ExampleError::into_error_data)?;
+        let result = if uri == FIREWALLS_URI {
+            let view = self
+                .data
+                .view(&caller)
+                .await
+                .map_err(ExampleError::into_error_data)?;
+            json_contents(uri, &FirewallRuleList { apps: view.apps() })?
+        } else if uri == HEALTH_URI {
+            let view = self
+                .data
+                .view(&caller)
+                .await
+                .map_err(ExampleError::into_error_data)?;
+            json_contents(uri, &view.health())?
+        } else if let Some(app) = uri
+            .strip_prefix(FIREWALLS_URI)
+            .and_then(|rest| rest.strip_prefix('/'))
+        {
+            if validate_app_name(app).is_err() || !caller.allows(app, crate::access::READ) {
+                return Err(not_found(uri));
+            }
+            let view = self
+                .data
+                .view(&caller)
+                .await
+                .map_err(ExampleError::into_error_data)?;
+            let rules = view.app(app).ok_or_else(|| not_found(uri))?;
+            json_contents(uri, &rules)?
+        } else {
+            return Err(not_found(uri));
+        };
+        Ok(result.into())
+    }
+}
+
+/// The scope of a server, for the start-up banner.
+pub fn describe_scope(scope: CacheScope) -> &'static str {
+    match scope {
+        CacheScope::Server => "server-scoped cache (shared, filtered per caller)",
+        CacheScope::Session => "session-scoped cache (one per user, only their applications)",
+        CacheScope::Hybrid => "hybrid cache (shared data, per-user application index)",
     }
 }

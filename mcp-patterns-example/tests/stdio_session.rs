@@ -25,7 +25,7 @@ async fn binary_serves_mcp_on_stdio() {
         Some("mcp-patterns-example".to_owned())
     );
     let tools = client.list_all_tools().await.expect("tools/list");
-    assert_eq!(tools.len(), 2);
+    assert_eq!(tools.len(), mcp_patterns_example::server::TOOL_NAMES.len());
 
     let all = client
         .call_tool(call("list_firewall_rules", json!({})))

@@ -26,6 +26,6 @@ PY
 python3 - "$out" <<'PY'
 import json, sys
 names = sorted(tool["name"] for tool in json.load(open(sys.argv[1]))["tools"])
-assert names == ["get_firewall_rule", "list_firewall_rules"], names
+assert names == ["cache_status", "get_firewall_rule", "list_firewall_rules", "refresh_cache", "reset_firewall"], names
 PY
 echo "inspector cli: OK (tools/list, tools/call with an Authorization header)"

@@ -24,7 +24,8 @@ def text_of(result) -> str:
 async def main(url: str) -> None:
     async with Client(url) as client:
         tools = sorted(tool.name for tool in (await client.list_tools()).tools)
-        check(tools == ["get_firewall_rule", "list_firewall_rules"], f"tools/list gave {tools}")
+        expected = ["cache_status", "get_firewall_rule", "list_firewall_rules", "refresh_cache", "reset_firewall"]
+        check(tools == expected, f"tools/list gave {tools}")
 
         listed = await client.call_tool("list_firewall_rules", {})
         check(not listed.is_error, f"list_firewall_rules failed: {text_of(listed)}")
@@ -45,7 +46,17 @@ async def main(url: str) -> None:
         hostile = await client.call_tool("get_firewall_rule", {"app_name": "../../etc/passwd"})
         check(hostile.is_error, "a path-like app name must be refused")
         check("invalid application name" in text_of(hostile), f"message was {text_of(hostile)!r}")
-    print("python client: OK (tools/list, list_firewall_rules, get_firewall_rule, tool errors)")
+
+        # The same data as resources (cache-resource duality).
+        uris = sorted(str(r.uri) for r in (await client.list_resources()).resources)
+        check("cache://firewalls" in uris and "cache://firewalls/app-beta" in uris, f"resources were {uris}")
+        read = await client.read_resource("cache://firewalls/app-beta")
+        body = json.loads(read.contents[0].text)
+        check(read.contents[0].mime_type == "application/json", f"mime type {read.contents[0].mime_type}")
+        check([r["id"] for r in body["rules"]] == ["beta-1", "beta-2"], f"cache://firewalls/app-beta was {body}")
+        health = json.loads((await client.read_resource("cache://meta/health")).contents[0].text)
+        check(health["ready"] is True and health["generation"] >= 1, f"health was {health}")
+    print("python client: OK (tools/list, list_firewall_rules, get_firewall_rule, tool errors, resources)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,315 @@
+//! The firewall data behind the tools and resources, cached by `mcp-cache` in one of three
+//! scopes (`--cache-scope`), and each caller's view of it.
+//!
+//! | scope | what is cached | downstream calls | isolation |
+//! |---|---|---|---|
+//! | `server` | one snapshot of every application, shared | one bulk call per TTL | filtered at tool time |
+//! | `session` | one snapshot per user with only their applications | one call per entitled app, per user, per TTL | by construction: nothing else is in the user's cache |
+//! | `hybrid` | the shared snapshot plus a per-user index of entitled applications | one bulk call per TTL | reads go through the user's index |
+//!
+//! `docs/cache-scopes.md` compares them with measured figures.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_cache::{
+    Cache, CacheConfig, CacheRegistry, Health, Hybrid, InitialFetch, RegistryConfig, Snapshot,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::ExampleError;
+use crate::access::Caller;
+use crate::downstream::DownstreamClient;
+use crate::model::AppFirewall;
+
+/// The cached data: application name → its rules.
+pub type FirewallData = BTreeMap<String, AppFirewall>;
+
+/// Where the cache lives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheScope {
+    /// One cache for all sessions, filtered to the caller's entitlements at tool time.
+    #[default]
+    Server,
+    /// One cache per user, holding only that user's entitled applications.
+    Session,
+    /// One shared cache plus a small per-user overlay (the user's entitled application index).
+    Hybrid,
+}
+
+/// The key of a per-user cache: the user and what they are entitled to, so a token with other
+/// entitlements gets another cache.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserKey {
+    /// `sub`.
+    pub subject: String,
+    /// The applications the user may read; `None` for all.
+    pub apps: Option<BTreeSet<String>>,
+}
+
+impl UserKey {
+    /// The key of `caller`.
+    pub fn of(caller: &Caller) -> Self {
+        Self {
+            subject: caller.subject.clone(),
+            apps: caller.readable_apps(),
+        }
+    }
+}
+
+/// Cache settings of the reference server.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// Where the cache lives.
+    pub scope: CacheScope,
+    /// Configuration of every cache (TTL, timeouts, initial-fetch policy). The default: TTL 60 s,
+    /// fetch timeout 10 s, degrade on a failed first fetch (the server starts and tools answer
+    /// "data not available yet" until the downstream answers).
+    pub cache: CacheConfig,
+    /// Most per-user caches kept (session and hybrid scopes).
+    pub max_users: usize,
+    /// Per-user caches unused this long are dropped.
+    pub idle_timeout: Duration,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            scope: CacheScope::Server,
+            cache: CacheConfig::default()
+                .name("firewalls")
+                .ttl(Duration::from_secs(60))
+                .fetch_timeout(Duration::from_secs(10))
+                .initial_fetch(InitialFetch::Degrade),
+            max_users: 1024,
+            idle_timeout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The firewall data in the configured scope.
+#[derive(Clone, Debug)]
+pub enum FirewallCache {
+    /// `--cache-scope server`.
+    Server(Cache<FirewallData>),
+    /// `--cache-scope session`.
+    Session(CacheRegistry<UserKey, FirewallData>),
+    /// `--cache-scope hybrid`.
+    Hybrid(Hybrid<UserKey, FirewallData, BTreeSet<String>>),
+}
+
+async fn fetch_all(client: &DownstreamClient) -> Result<FirewallData, ExampleError> {
+    Ok(client
+        .all()
+        .await?
+        .into_iter()
+        .map(|app| (app.app_name.clone(), app))
+        .collect())
+}
+
+/// Fetches only `apps`, one request each, concurrently (C1: a fetch may fan out).
+async fn fetch_apps(
+    client: &DownstreamClient,
+    apps: &BTreeSet<String>,
+) -> Result<FirewallData, ExampleError> {
+    let fetches = apps.iter().map(|app| client.app(app));
+    let found = futures::future::try_join_all(fetches).await?;
+    Ok(found
+        .into_iter()
+        .flatten()
+        .map(|app| (app.app_name.clone(), app))
+        .collect())
+}
+
+impl FirewallCache {
+    /// Builds the cache for `settings` over `client`; the shared snapshot (server and hybrid
+    /// scopes) is fetched now, under the configured initial-fetch policy.
+    pub async fn build(
+        client: DownstreamClient,
+        settings: &CacheSettings,
+    ) -> Result<Self, ExampleError> {
+        let shared = || {
+            let client = client.clone();
+            Cache::from_fn(move || {
+                let client = client.clone();
+                async move { fetch_all(&client).await }
+            })
+            .config(settings.cache.clone())
+            .item_count(|data: &FirewallData| data.values().map(|a| a.rules.len()).sum())
+        };
+        let registry = RegistryConfig::default()
+            .max_entries(settings.max_users)
+            .idle_timeout(settings.idle_timeout);
+        Ok(match settings.scope {
+            CacheScope::Server => Self::Server(shared().build().await?),
+            CacheScope::Session => {
+                let client = client.clone();
+                Self::Session(CacheRegistry::from_fn(
+                    registry.cache(settings.cache.clone().name("firewalls-user")),
+                    move |key: UserKey| {
+                        let client = client.clone();
+                        async move {
+                            match &key.apps {
+                                None => fetch_all(&client).await,
+                                Some(apps) => fetch_apps(&client, apps).await,
+                            }
+                        }
+                    },
+                ))
+            }
+            CacheScope::Hybrid => {
+                let base = shared().build().await?;
+                let overlays = CacheRegistry::from_fn(
+                    registry.cache(settings.cache.clone().name("firewalls-index")),
+                    |key: UserKey| async move {
+                        // The user's index; `None` (all apps) is the empty set plus `all`.
+                        Ok::<_, std::convert::Infallible>(key.apps.unwrap_or_default())
+                    },
+                );
+                Self::Hybrid(Hybrid::new(base, overlays))
+            }
+        })
+    }
+
+    /// The scope.
+    pub fn scope(&self) -> CacheScope {
+        match self {
+            Self::Server(_) => CacheScope::Server,
+            Self::Session(_) => CacheScope::Session,
+            Self::Hybrid(_) => CacheScope::Hybrid,
+        }
+    }
+
+    /// The shared cache (server and hybrid scopes).
+    pub fn shared(&self) -> Option<&Cache<FirewallData>> {
+        match self {
+            Self::Server(cache) => Some(cache),
+            Self::Hybrid(hybrid) => Some(hybrid.base()),
+            Self::Session(_) => None,
+        }
+    }
+
+    /// What `caller` may see, from the current snapshot(s). Builds the caller's per-user cache
+    /// on first use in the session and hybrid scopes.
+    pub async fn view(&self, caller: &Caller) -> Result<CallerView, ExampleError> {
+        match self {
+            Self::Server(cache) => Ok(CallerView {
+                snapshot: cache.snapshot()?,
+                allowed: caller.readable_apps(),
+                cache: cache.clone(),
+            }),
+            Self::Session(registry) => {
+                let cache = registry.get(&UserKey::of(caller)).await?;
+                Ok(CallerView {
+                    snapshot: cache.snapshot()?,
+                    // Holds only the user's apps already; filtering again costs little and
+                    // keeps the view correct even if the downstream returned more.
+                    allowed: caller.readable_apps(),
+                    cache,
+                })
+            }
+            Self::Hybrid(hybrid) => {
+                let key = UserKey::of(caller);
+                let all = key.apps.is_none();
+                let view = hybrid.view(&key).await?;
+                let allowed = (!all).then(|| view.overlay().data().clone());
+                Ok(CallerView {
+                    snapshot: hybrid.base().snapshot()?,
+                    allowed,
+                    cache: hybrid.base().clone(),
+                })
+            }
+        }
+    }
+
+    /// Refreshes the shared cache, or `caller`'s cache in the session scope, now; returns the
+    /// new generation.
+    pub async fn refresh_now(&self, caller: &Caller) -> Result<u64, ExampleError> {
+        let cache = match self {
+            Self::Server(cache) => cache.clone(),
+            Self::Hybrid(hybrid) => hybrid.base().clone(),
+            Self::Session(registry) => registry.get(&UserKey::of(caller)).await?,
+        };
+        Ok(cache.refresh_now().await?)
+    }
+
+    /// Ends the per-user caches of `caller` (session end).
+    pub fn forget(&self, caller: &Caller) {
+        let key = UserKey::of(caller);
+        match self {
+            Self::Server(_) => {}
+            Self::Session(registry) => {
+                registry.remove(&key);
+            }
+            Self::Hybrid(hybrid) => {
+                hybrid.overlays().remove(&key);
+            }
+        }
+    }
+
+    /// How many per-user caches exist (0 in the server scope).
+    pub fn user_caches(&self) -> usize {
+        match self {
+            Self::Server(_) => 0,
+            Self::Session(registry) => registry.len(),
+            Self::Hybrid(hybrid) => hybrid.overlays().len(),
+        }
+    }
+}
+
+/// One caller's view of the data: a consistent snapshot and the applications they may read.
+#[derive(Debug, Clone)]
+pub struct CallerView {
+    snapshot: Arc<Snapshot<FirewallData>>,
+    /// `None`: everything in the snapshot.
+    allowed: Option<BTreeSet<String>>,
+    cache: Cache<FirewallData>,
+}
+
+impl CallerView {
+    fn permits(&self, app: &str) -> bool {
+        self.allowed.as_ref().is_none_or(|apps| apps.contains(app))
+    }
+
+    /// The caller's applications with their rules, sorted by name.
+    pub fn apps(&self) -> Vec<AppFirewall> {
+        self.snapshot
+            .data()
+            .values()
+            .filter(|app| self.permits(&app.app_name))
+            .cloned()
+            .collect()
+    }
+
+    /// Names of the caller's applications present in the snapshot.
+    pub fn app_names(&self) -> Vec<String> {
+        self.snapshot
+            .data()
+            .keys()
+            .filter(|app| self.permits(app))
+            .cloned()
+            .collect()
+    }
+
+    /// One application; `Ok(None)` if the data has no such application. The caller's
+    /// entitlement must have been checked first ([`Caller::require_read`]); this re-checks and
+    /// answers "unknown" rather than leaking that the application exists.
+    pub fn app(&self, app: &str) -> Option<AppFirewall> {
+        if !self.permits(app) {
+            return None;
+        }
+        self.snapshot.data().get(app).cloned()
+    }
+
+    /// The health of the cache this view reads from.
+    pub fn health(&self) -> Health {
+        self.cache.health()
+    }
+
+    /// The snapshot's generation.
+    pub fn generation(&self) -> u64 {
+        self.snapshot.generation()
+    }
+}
