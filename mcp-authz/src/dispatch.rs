@@ -17,7 +17,7 @@ use crate::{AuthError, Principal, TokenVerifier};
 /// go to the [`IssuerDispatch::opaque`] verifier (typically introspection), or are refused.
 ///
 /// ```
-/// use mcp_authz::{IssuerDispatch, KeySet, JwtVerifier, VerificationKey};
+/// use mcp_authz::{IssuerDispatch, JwtVerifier};
 /// # async fn run(tenant_a: JwtVerifier, tenant_b: JwtVerifier) {
 /// let verifier = IssuerDispatch::new()
 ///     .issuer("https://idp.tenant-a.example", tenant_a)
