@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_cache::{
-    Cache, CacheConfig, CacheRegistry, Health, Hybrid, InitialFetch, RegistryConfig, Snapshot,
+    Backoff, Cache, CacheConfig, CacheRegistry, Health, Hybrid, InitialFetch, RegistryConfig,
+    Snapshot,
 };
 use serde::{Deserialize, Serialize};
 
@@ -64,9 +65,11 @@ impl UserKey {
 pub struct CacheSettings {
     /// Where the cache lives.
     pub scope: CacheScope,
-    /// Configuration of every cache (TTL, timeouts, initial-fetch policy). The default: TTL 60 s,
-    /// fetch timeout 10 s, degrade on a failed first fetch (the server starts and tools answer
-    /// "data not available yet" until the downstream answers).
+    /// Configuration of the caches (TTL, timeouts, initial-fetch policy). The default: TTL 60 s,
+    /// fetch timeout 10 s, and at start-up retry with backoff (0.2 s doubling to 5 s) for up to
+    /// 20 s before giving up. The initial-fetch policy applies to the shared cache; a per-user
+    /// cache (session and hybrid scopes) always fetches when the user first calls, and that call
+    /// gets the error if the fetch fails (the next call tries again).
     pub cache: CacheConfig,
     /// Most per-user caches kept (session and hybrid scopes).
     pub max_users: usize,
@@ -82,10 +85,18 @@ impl Default for CacheSettings {
                 .name("firewalls")
                 .ttl(Duration::from_secs(60))
                 .fetch_timeout(Duration::from_secs(10))
-                .initial_fetch(InitialFetch::Degrade),
+                .initial_fetch(default_initial_fetch()),
             max_users: 1024,
             idle_timeout: Duration::from_secs(15 * 60),
         }
+    }
+}
+
+/// The default start-up policy: retry with backoff for up to 20 s.
+pub fn default_initial_fetch() -> InitialFetch {
+    InitialFetch::Retry {
+        backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
+        deadline: Duration::from_secs(20),
     }
 }
 
@@ -142,12 +153,13 @@ impl FirewallCache {
         let registry = RegistryConfig::default()
             .max_entries(settings.max_users)
             .idle_timeout(settings.idle_timeout);
+        let per_user = settings.cache.clone().initial_fetch(InitialFetch::FailFast);
         Ok(match settings.scope {
             CacheScope::Server => Self::Server(shared().build().await?),
             CacheScope::Session => {
                 let client = client.clone();
                 Self::Session(CacheRegistry::from_fn(
-                    registry.cache(settings.cache.clone().name("firewalls-user")),
+                    registry.cache(per_user.name("firewalls-user")),
                     move |key: UserKey| {
                         let client = client.clone();
                         async move {
@@ -162,7 +174,7 @@ impl FirewallCache {
             CacheScope::Hybrid => {
                 let base = shared().build().await?;
                 let overlays = CacheRegistry::from_fn(
-                    registry.cache(settings.cache.clone().name("firewalls-index")),
+                    registry.cache(per_user.name("firewalls-index")),
                     |key: UserKey| async move {
                         // The user's index; `None` (all apps) is the empty set plus `all`.
                         Ok::<_, std::convert::Infallible>(key.apps.unwrap_or_default())

@@ -4,7 +4,8 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mcp_patterns_example::data::{CacheScope, CacheSettings};
+use mcp_cache::InitialFetch;
+use mcp_patterns_example::data::{CacheScope, CacheSettings, default_initial_fetch};
 use mcp_patterns_example::server::{TOOL_NAMES, describe_scope};
 use mcp_patterns_example::{HttpOptions, conformance, serve_stdio, start_http};
 use tokio_util::sync::CancellationToken;
@@ -41,6 +42,19 @@ struct Args {
     /// Seconds between background refreshes of the cache.
     #[arg(long, env = "MCP_CACHE_TTL", default_value_t = 60)]
     cache_ttl: u64,
+    /// What start-up does when the downstream does not answer: `retry` (with backoff for up to
+    /// 20 s, then fail), `fail-fast` (fail at once) or `degrade` (start anyway; tools answer
+    /// "data not available yet" until a refresh succeeds).
+    #[arg(long, env = "MCP_INITIAL_FETCH", value_enum, default_value = "retry")]
+    initial_fetch: InitialFetchArg,
+}
+
+/// `--initial-fetch`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum InitialFetchArg {
+    Retry,
+    FailFast,
+    Degrade,
 }
 
 impl Args {
@@ -49,9 +63,15 @@ impl Args {
             scope: self.cache_scope,
             ..CacheSettings::default()
         };
+        let initial = match self.initial_fetch {
+            InitialFetchArg::Retry => default_initial_fetch(),
+            InitialFetchArg::FailFast => InitialFetch::FailFast,
+            InitialFetchArg::Degrade => InitialFetch::Degrade,
+        };
         settings.cache = settings
             .cache
-            .ttl(std::time::Duration::from_secs(self.cache_ttl.max(1)));
+            .ttl(std::time::Duration::from_secs(self.cache_ttl.max(1)))
+            .initial_fetch(initial);
         settings
     }
 }

@@ -5,6 +5,8 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::{app_names, call, text};
+use mcp_cache::InitialFetch;
+use mcp_patterns_example::data::CacheSettings;
 use mcp_patterns_example::{HttpOptions, start_http};
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -137,7 +139,12 @@ async fn downstream_down_at_start_degrades_to_a_clear_tool_error() {
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 0,
         downstream_url: Some(format!("http://127.0.0.1:{port}")),
-        ..HttpOptions::default()
+        cache: CacheSettings {
+            cache: CacheSettings::default()
+                .cache
+                .initial_fetch(InitialFetch::Degrade),
+            ..CacheSettings::default()
+        },
     })
     .await
     .expect("server starts without reaching the downstream (degrade policy)");
