@@ -596,6 +596,32 @@ mod tests {
     }
 
     #[test]
+    fn policy_files_by_extension() {
+        let dir = std::env::temp_dir().join(format!("mcp-authz-policy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml = dir.join("policy.toml");
+        let json = dir.join("policy.json");
+        std::fs::write(
+            &toml,
+            "default = \"allow\"\n[tools.t]\nroles = [\"admin\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &json,
+            r#"{"default": "allow", "tools": {"t": {"roles": ["admin"]}}}"#,
+        )
+        .unwrap();
+        let from_toml = StaticPolicy::from_file(&toml).unwrap();
+        assert_eq!(from_toml, StaticPolicy::from_file(&json).unwrap());
+        let p = Principal::new("u");
+        assert!(ask(&from_toml, &p, Action::List, TargetKind::Tool, "other").is_allowed());
+        assert!(!ask(&from_toml, &p, Action::List, TargetKind::Tool, "t").is_allowed());
+        let missing = StaticPolicy::from_file(dir.join("missing.toml")).unwrap_err();
+        assert!(matches!(missing, ConfigError::Io { .. }), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn all_of_takes_first_denial() {
         let p = Principal::new("u");
         let all = AllOf::new()
