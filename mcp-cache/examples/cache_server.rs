@@ -131,8 +131,14 @@ impl ServerHandler for FirewallServer {
 /// The downstream (non-MCP) API: `GET /rules` returns everything, `POST /rules/{app}` edits.
 async fn start_downstream(ct: CancellationToken) -> std::io::Result<String> {
     let store: Arc<Mutex<Rules>> = Arc::new(Mutex::new(Rules::from([
-        ("app-alpha".into(), vec!["allow tcp/443 from 0.0.0.0/0".into()]),
-        ("app-beta".into(), vec!["allow tcp/22 from 10.0.0.0/8".into()]),
+        (
+            "app-alpha".into(),
+            vec!["allow tcp/443 from 0.0.0.0/0".into()],
+        ),
+        (
+            "app-beta".into(),
+            vec!["allow tcp/22 from 10.0.0.0/8".into()],
+        ),
     ])));
     let app = axum::Router::new()
         .route(
@@ -174,7 +180,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = format!("{downstream}/rules");
     let rules = Cache::from_fn(move || {
         let request = http.get(&url);
-        async move { request.send().await?.error_for_status()?.json::<Rules>().await }
+        async move {
+            request
+                .send()
+                .await?
+                .error_for_status()?
+                .json::<Rules>()
+                .await
+        }
     })
     .config(
         CacheConfig::with_ttl(Duration::from_secs(10))
@@ -182,7 +195,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .jitter(Duration::from_secs(1))
             .fetch_timeout(Duration::from_secs(5))
             .initial_fetch(InitialFetch::Retry {
-                backoff: mcp_cache::Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
+                backoff: mcp_cache::Backoff::new(
+                    Duration::from_millis(200),
+                    Duration::from_secs(5),
+                ),
                 deadline: Duration::from_secs(30),
             }),
     )

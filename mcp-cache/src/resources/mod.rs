@@ -283,15 +283,18 @@ fn is_legacy(context: &RequestContext<RoleServer>) -> bool {
         .is_none_or(|v| v.as_str() < ProtocolVersion::V_2026_07_28.as_str())
 }
 
-/// The session a request belongs to: the `Mcp-Session-Id` header over Streamable HTTP, or
-/// the empty key (one session per connection, e.g. stdio).
-fn session_key(context: &RequestContext<RoleServer>) -> String {
-    context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.headers.get("mcp-session-id"))
-        .and_then(|value| value.to_str().ok())
-        .map_or_else(String::new, ToOwned::to_owned)
+/// The session a request belongs to: the `Mcp-Session-Id` header over Streamable HTTP, the
+/// empty key off HTTP (one session per connection, e.g. stdio), and `None` for HTTP requests
+/// without a session (stateless mode), which have no stream to receive notifications on.
+fn session_key(context: &RequestContext<RoleServer>) -> Option<String> {
+    match context.extensions.get::<http::request::Parts>() {
+        None => Some(String::new()),
+        Some(parts) => parts
+            .headers
+            .get("mcp-session-id")
+            .and_then(|value| value.to_str().ok())
+            .map(ToOwned::to_owned),
+    }
 }
 
 /// Counts of the subscriber table, for observability and tests.
@@ -398,10 +401,10 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         &self,
         context: &RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        if is_legacy(context) {
-            self.shared
-                .subscribers()
-                .touch_session(session_key(context), &context.peer);
+        if is_legacy(context)
+            && let Some(key) = session_key(context)
+        {
+            self.shared.subscribers().touch_session(key, &context.peer);
         }
         Ok(ListResourcesResult::with_all_items(self.resources()))
     }
@@ -426,7 +429,8 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
 
     /// `resources/subscribe` (protocols before 2026-07-28): the session receives
     /// `notifications/resources/updated` for `request.uri` when its content changes.
-    /// Resource-not-found for URIs outside this component's namespace.
+    /// Resource-not-found for URIs outside this component's namespace; invalid request for an
+    /// HTTP request without a session (stateless mode), which could never be notified.
     pub fn subscribe(
         &self,
         request: &SubscribeRequestParams,
@@ -438,11 +442,16 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
             }
             .into());
         }
-        self.shared.subscribers().subscribe(
-            session_key(context),
-            &context.peer,
-            request.uri.clone(),
-        );
+        let Some(key) = session_key(context) else {
+            return Err(ErrorData::invalid_request(
+                "resources/subscribe needs a session: this HTTP request has no Mcp-Session-Id \
+                 (stateless mode); use subscriptions/listen",
+                None,
+            ));
+        };
+        self.shared
+            .subscribers()
+            .subscribe(key, &context.peer, request.uri.clone());
         Ok(())
     }
 
@@ -452,9 +461,9 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         request: &UnsubscribeRequestParams,
         context: &RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.shared
-            .subscribers()
-            .unsubscribe(&session_key(context), &request.uri);
+        if let Some(key) = session_key(context) {
+            self.shared.subscribers().unsubscribe(&key, &request.uri);
+        }
         Ok(())
     }
 
