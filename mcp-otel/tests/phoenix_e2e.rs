@@ -30,6 +30,8 @@ struct Phoenix {
     child: Child,
     dir: PathBuf,
     base: String,
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
+    grpc: String,
 }
 
 impl Drop for Phoenix {
@@ -86,6 +88,7 @@ impl Phoenix {
             child,
             dir,
             base: format!("http://127.0.0.1:{port}"),
+            grpc: format!("http://127.0.0.1:{grpc_port}"),
         };
         phoenix.wait_ready().await;
         phoenix
@@ -123,12 +126,17 @@ impl Phoenix {
 
     /// The project's spans, polled until `names` are all present (or 60 s pass).
     async fn spans(&self, names: &[&str]) -> Vec<Value> {
+        self.project_spans(PROJECT, names).await
+    }
+
+    /// The spans of `project`, polled until `names` are all present (or 60 s pass).
+    async fn project_spans(&self, project: &str, names: &[&str]) -> Vec<Value> {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let response = http
                 .get(format!(
-                    "{}/v1/projects/{PROJECT}/spans?limit=500",
+                    "{}/v1/projects/{project}/spans?limit=500",
                     self.base
                 ))
                 .send()
@@ -337,6 +345,34 @@ async fn spans_reach_phoenix_with_mcp_and_openinference_attributes() {
 
     assert_spans(&spans);
     assert_eq!(telemetry.stats().failed_spans, 0, "{:?}", telemetry.stats());
+    #[cfg(feature = "grpc")]
+    grpc_export(&phoenix).await;
     telemetry.shutdown();
     drop(phoenix);
+}
+
+/// With the `grpc` feature: the same pipeline over OTLP/gRPC to Phoenix's gRPC port.
+#[cfg(feature = "grpc")]
+async fn grpc_export(phoenix: &Phoenix) {
+    let mut config = mcp_otel::TelemetryConfig::new("mcp-otel-e2e-grpc");
+    config.otlp_protocol = mcp_otel::OtlpProtocol::Grpc;
+    config.otlp_endpoint.clone_from(&phoenix.grpc);
+    config.project_name = Some("mcp-otel-e2e-grpc".to_owned());
+    config.metrics = false;
+    config.log_to_stderr = false;
+    let (guard, dispatch) = mcp_otel::build(&config).expect("gRPC pipeline");
+    tracing::dispatcher::with_default(&dispatch, || {
+        tracing::info_span!("grpc.probe", probe.kind = "otlp-grpc").in_scope(|| {});
+    });
+    let flushed = tokio::task::spawn_blocking(move || {
+        guard.flush();
+        guard.stats()
+    })
+    .await
+    .expect("flush");
+    assert_eq!(flushed.failed_spans, 0, "{flushed:?}");
+    let spans = phoenix
+        .project_spans("mcp-otel-e2e-grpc", &["grpc.probe"])
+        .await;
+    assert_eq!(attr(span(&spans, "grpc.probe"), "probe.kind"), "otlp-grpc");
 }
