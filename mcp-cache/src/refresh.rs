@@ -35,7 +35,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// A random fraction in `[0, 1)`, from std's randomly keyed hasher (no `rand` dependency).
 fn random_fraction() -> f64 {
     let bits = RandomState::new().hash_one(Instant::now()) >> 11;
-    #[allow(clippy::cast_precision_loss)]
+    #[allow(clippy::cast_precision_loss)] // 53 random bits fit an f64 mantissa exactly
     let fraction = bits as f64 / (1u64 << 53) as f64;
     fraction
 }
