@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{AUDIENCE, HttpServer, OidcProvider, TestServer, now, raw_initialize, raw_token};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use mcp_authz::{JwksRefresh, JwtVerifier};
+use mcp_authz::{AuthError, JwksRefresh, JwtVerifier, TokenVerifier};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -187,6 +187,19 @@ async fn every_bad_token_gets_401_and_never_reaches_the_handler() {
         assert_eq!(body["error"], "invalid_token", "{name}");
         assert_eq!(handler.calls(), 0, "{name} reached the handler");
     }
+
+    // Even with HS256 on the allow-list, an RSA key never verifies an HMAC token.
+    let lax = JwtVerifier::from_jwks_url(provider.jwks_url())
+        .algorithms([Algorithm::RS256, Algorithm::HS256])
+        .build()
+        .await
+        .expect("verifier");
+    assert_eq!(
+        lax.verify(&hs256_with_public_key).await,
+        Err(AuthError::InvalidToken {
+            reason: "key cannot verify HS256".into()
+        })
+    );
 
     // Positive control: the same request with a valid token does reach the handler.
     let response = raw_initialize(&server.mcp_url, Some(&format!("Bearer {valid}"))).await;
