@@ -54,6 +54,12 @@ pub enum ExampleError {
         #[source]
         source: std::io::Error,
     },
+    /// The configuration is invalid (a policy file, an identity provider, a config file).
+    #[error("configuration: {reason}")]
+    Config {
+        /// What is wrong.
+        reason: String,
+    },
     /// The development token issuer could not create a key or sign a token.
     #[error("development token issuer: {reason}")]
     Identity {

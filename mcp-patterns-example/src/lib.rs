@@ -3,6 +3,7 @@
 //! tests and benchmarks use to start servers in-process.
 
 pub mod access;
+pub mod auth;
 pub mod conformance;
 pub mod data;
 pub mod devidp;

@@ -1,56 +1,110 @@
 //! `mcp-patterns-example`: the reference firewall-rules MCP server.
+//!
+//! Every option comes from (highest first) the command line, the environment, the TOML file
+//! given with `--config`, then the built-in default. `mcp-patterns-example --help` lists them.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use mcp_cache::InitialFetch;
+use mcp_patterns_example::auth::{AuthSettings, GLOBAL_SCOPE, Identity};
 use mcp_patterns_example::data::{CacheScope, CacheSettings, default_initial_fetch};
 use mcp_patterns_example::server::{TOOL_NAMES, describe_scope};
-use mcp_patterns_example::{HttpOptions, conformance, serve_stdio, start_http};
+use mcp_patterns_example::{ExampleError, HttpOptions, conformance, serve_stdio, start_http};
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-/// The reference MCP server of mcp-patterns: firewall rules per application, from a downstream
-/// HTTP API (a built-in demo one by default).
-#[derive(Debug, Parser)]
+/// The reference MCP server of mcp-patterns: firewall rules per application from a downstream
+/// HTTP API (a built-in demo one by default), cached (mcp-cache), authorized (mcp-authz) and
+/// traced (mcp-otel). Without options it starts everything it needs on loopback and prints
+/// demo tokens.
+#[derive(Debug, Default, Parser, Deserialize)]
 #[command(version, about)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 struct Args {
-    /// Address to bind the Streamable HTTP endpoint to.
-    #[arg(long, env = "MCP_BIND", default_value = "127.0.0.1")]
-    bind: IpAddr,
-    /// Port of the Streamable HTTP endpoint (0 picks a free port).
-    #[arg(long, env = "MCP_PORT", default_value_t = 8080)]
-    port: u16,
-    /// Serve one session on stdin/stdout instead of HTTP.
+    /// A TOML file with any of these options (kebab-case keys, e.g. `cache-scope = "session"`).
+    #[arg(long, env = "MCP_CONFIG")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Address to bind the Streamable HTTP endpoint to [default: 127.0.0.1].
+    #[arg(long, env = "MCP_BIND")]
+    bind: Option<IpAddr>,
+    /// Port of the Streamable HTTP endpoint, 0 for a free one [default: 8080].
+    #[arg(long, env = "MCP_PORT")]
+    port: Option<u16>,
+    /// Serve one session on stdin/stdout instead of HTTP (the local operator: no token, every
+    /// application).
     #[arg(long)]
+    #[serde(skip)]
     stdio: bool,
     /// Base URL of an external firewall API; without it the built-in demo API is started on a
     /// free loopback port.
     #[arg(long, env = "DOWNSTREAM_URL")]
     downstream_url: Option<String>,
-    /// Serve the MCP conformance-suite fixture (the test tools, resources and prompts that the
-    /// suite's server scenarios call) instead of the firewall tools; for testing only, see
-    /// docs/conformance.md.
+    /// Where the cache lives: `server` (one shared cache, filtered per caller), `session` (one
+    /// cache per user with only their applications) or `hybrid` (shared data, per-user
+    /// application index); see docs/cache-scopes.md [default: server].
+    #[arg(long, env = "MCP_CACHE_SCOPE", value_enum)]
+    cache_scope: Option<CacheScope>,
+    /// Seconds between background refreshes of the cache [default: 60].
+    #[arg(long, env = "MCP_CACHE_TTL")]
+    cache_ttl: Option<u64>,
+    /// What start-up does when the downstream does not answer: `retry` (backoff for up to 20 s,
+    /// then fail), `fail-fast`, or `degrade` (start anyway; tools answer "data not available
+    /// yet" until a refresh succeeds) [default: retry].
+    #[arg(long, env = "MCP_INITIAL_FETCH", value_enum)]
+    initial_fetch: Option<InitialFetchArg>,
+    /// Trust JWTs signed by keys at this JWKS URL instead of the development issuer.
+    #[arg(long, env = "MCP_JWKS_URL")]
+    jwks_url: Option<String>,
+    /// Trust JWTs of this OIDC issuer, keys found by discovery.
+    #[arg(long, env = "MCP_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    /// Check tokens at this OIDC userinfo endpoint.
+    #[arg(long, env = "MCP_USERINFO_URL")]
+    userinfo_url: Option<String>,
+    /// Check tokens at this RFC 7662 introspection endpoint (with --client-id/--client-secret).
+    #[arg(long, env = "MCP_INTROSPECTION_URL")]
+    introspection_url: Option<String>,
+    /// Client id for introspection.
+    #[arg(long, env = "MCP_CLIENT_ID")]
+    client_id: Option<String>,
+    /// Client secret for introspection.
+    #[arg(long, env = "MCP_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// Expected `iss` of tokens.
+    #[arg(long, env = "MCP_ISSUER")]
+    issuer: Option<String>,
+    /// Expected `aud` of tokens.
+    #[arg(long, env = "MCP_AUDIENCE")]
+    audience: Option<String>,
+    /// A scope every request needs; repeat for several [default: mcp:access].
+    #[arg(
+        long = "required-scope",
+        env = "MCP_REQUIRED_SCOPES",
+        value_delimiter = ','
+    )]
+    required_scope: Vec<String>,
+    /// The authorization policy (TOML or JSON) instead of the built-in policy.toml.
+    #[arg(long, env = "MCP_POLICY")]
+    policy: Option<PathBuf>,
+    /// Turn authorization off: every caller is the local operator. Local experiments only.
+    #[arg(long, env = "MCP_NO_AUTH")]
+    no_auth: bool,
+    /// Serve the MCP conformance-suite fixture instead of the firewall tools; for testing
+    /// only, see docs/conformance.md.
     #[arg(long)]
+    #[serde(skip)]
     conformance: bool,
-    /// Where the firewall-rule cache lives: `server` (one shared cache, filtered per caller),
-    /// `session` (one cache per user with only their applications) or `hybrid` (shared data,
-    /// per-user application index). See docs/cache-scopes.md.
-    #[arg(long, env = "MCP_CACHE_SCOPE", value_enum, default_value = "server")]
-    cache_scope: CacheScope,
-    /// Seconds between background refreshes of the cache.
-    #[arg(long, env = "MCP_CACHE_TTL", default_value_t = 60)]
-    cache_ttl: u64,
-    /// What start-up does when the downstream does not answer: `retry` (with backoff for up to
-    /// 20 s, then fail), `fail-fast` (fail at once) or `degrade` (start anyway; tools answer
-    /// "data not available yet" until a refresh succeeds).
-    #[arg(long, env = "MCP_INITIAL_FETCH", value_enum, default_value = "retry")]
-    initial_fetch: InitialFetchArg,
 }
 
 /// `--initial-fetch`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 enum InitialFetchArg {
     Retry,
     FailFast,
@@ -58,27 +112,128 @@ enum InitialFetchArg {
 }
 
 impl Args {
+    /// Fills every option not given on the command line or in the environment from `file`.
+    fn merge(mut self, file: Self) -> Self {
+        macro_rules! fill {
+            ($($field:ident),*) => { $( if self.$field.is_none() { self.$field = file.$field; } )* };
+        }
+        fill!(
+            bind,
+            port,
+            downstream_url,
+            cache_scope,
+            cache_ttl,
+            initial_fetch,
+            jwks_url,
+            oidc_issuer,
+            userinfo_url,
+            introspection_url,
+            client_id,
+            client_secret,
+            issuer,
+            audience,
+            policy
+        );
+        if self.required_scope.is_empty() {
+            self.required_scope = file.required_scope;
+        }
+        self.no_auth |= file.no_auth;
+        self
+    }
+
+    fn load() -> Result<Self, ExampleError> {
+        let args = Self::parse();
+        let Some(path) = args.config.clone() else {
+            return Ok(args);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| ExampleError::Config {
+            reason: format!("cannot read {}: {e}", path.display()),
+        })?;
+        let file: Self = toml::from_str(&text).map_err(|e| ExampleError::Config {
+            reason: format!("{}: {e}", path.display()),
+        })?;
+        Ok(args.merge(file))
+    }
+
     fn cache(&self) -> CacheSettings {
         let mut settings = CacheSettings {
-            scope: self.cache_scope,
+            scope: self.cache_scope.unwrap_or_default(),
             ..CacheSettings::default()
         };
-        let initial = match self.initial_fetch {
+        let initial = match self.initial_fetch.unwrap_or(InitialFetchArg::Retry) {
             InitialFetchArg::Retry => default_initial_fetch(),
             InitialFetchArg::FailFast => InitialFetch::FailFast,
             InitialFetchArg::Degrade => InitialFetch::Degrade,
         };
         settings.cache = settings
             .cache
-            .ttl(std::time::Duration::from_secs(self.cache_ttl.max(1)))
+            .ttl(Duration::from_secs(self.cache_ttl.unwrap_or(60).max(1)))
             .initial_fetch(initial);
         settings
+    }
+
+    fn auth(&self) -> Result<AuthSettings, ExampleError> {
+        let mut chosen = Vec::new();
+        if self.no_auth {
+            chosen.push(Identity::Disabled);
+        }
+        if let Some(url) = &self.jwks_url {
+            chosen.push(Identity::Jwks { url: url.clone() });
+        }
+        if let Some(issuer) = &self.oidc_issuer {
+            chosen.push(Identity::OidcIssuer {
+                issuer: issuer.clone(),
+            });
+        }
+        if let Some(url) = &self.userinfo_url {
+            chosen.push(Identity::Userinfo { url: url.clone() });
+        }
+        if let Some(url) = &self.introspection_url {
+            let (Some(client_id), Some(client_secret)) = (&self.client_id, &self.client_secret)
+            else {
+                return Err(ExampleError::Config {
+                    reason: "--introspection-url needs --client-id and --client-secret".into(),
+                });
+            };
+            chosen.push(Identity::Introspection {
+                url: url.clone(),
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+            });
+        }
+        if chosen.len() > 1 {
+            return Err(ExampleError::Config {
+                reason: "choose one of --no-auth, --jwks-url, --oidc-issuer, --userinfo-url, \
+                         --introspection-url"
+                    .into(),
+            });
+        }
+        Ok(AuthSettings {
+            identity: chosen.pop().unwrap_or_default(),
+            issuer: self.issuer.clone().or_else(|| self.oidc_issuer.clone()),
+            audience: self.audience.clone(),
+            required_scopes: if self.required_scope.is_empty() {
+                vec![GLOBAL_SCOPE.to_owned()]
+            } else {
+                self.required_scope.clone()
+            },
+            policy_file: self.policy.clone(),
+        })
+    }
+
+    fn http(&self) -> Result<HttpOptions, ExampleError> {
+        Ok(HttpOptions {
+            bind: self.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            port: self.port.unwrap_or(8080),
+            downstream_url: self.downstream_url.clone(),
+            cache: self.cache(),
+            auth: self.auth()?,
+        })
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
     // Logs go to stderr: on stdio, stdout carries the protocol.
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -91,12 +246,13 @@ async fn main() -> ExitCode {
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
 
-    let result = if args.conformance {
-        run_conformance(args, shutdown).await
-    } else if args.stdio {
-        serve_stdio(args.downstream_url.as_deref(), &args.cache(), shutdown).await
-    } else {
-        run_http(args, shutdown).await
+    let result = match Args::load() {
+        Ok(args) if args.conformance => run_conformance(args, shutdown).await,
+        Ok(args) if args.stdio => {
+            serve_stdio(args.downstream_url.as_deref(), &args.cache(), shutdown).await
+        }
+        Ok(args) => run_http(args, shutdown).await,
+        Err(error) => Err(error),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,19 +263,10 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run_http(
-    args: Args,
-    shutdown: CancellationToken,
-) -> Result<(), mcp_patterns_example::ExampleError> {
-    let cache = args.cache();
-    let scope = cache.scope;
-    let running = start_http(HttpOptions {
-        bind: args.bind,
-        port: args.port,
-        downstream_url: args.downstream_url,
-        cache,
-    })
-    .await?;
+async fn run_http(args: Args, shutdown: CancellationToken) -> Result<(), ExampleError> {
+    let options = args.http()?;
+    let scope = options.cache.scope;
+    let running = start_http(options).await?;
     eprintln!(
         "mcp-patterns-example serving MCP (Streamable HTTP) at {}",
         running.mcp_url
@@ -138,6 +285,17 @@ async fn run_http(
             ""
         }
     );
+    if let Some(issuer) = &running.issuer {
+        eprintln!(
+            "  identity: development token issuer at {} (JWKS {}); demo tokens, valid 8 h:",
+            issuer.issuer_url, issuer.jwks_url
+        );
+        for (user, token) in &running.demo_tokens {
+            eprintln!("    {} ({}): {token}", user.subject, user.description);
+        }
+    } else if !running.authorization {
+        eprintln!("  identity: authorization OFF (--no-auth): every caller is the operator");
+    }
     shutdown.cancelled().await;
     eprintln!("mcp-patterns-example shutting down");
     running.shutdown().await;
@@ -145,18 +303,14 @@ async fn run_http(
 }
 
 /// Serves the conformance fixture on stdio or HTTP until `shutdown`.
-async fn run_conformance(
-    args: Args,
-    shutdown: CancellationToken,
-) -> Result<(), mcp_patterns_example::ExampleError> {
+async fn run_conformance(args: Args, shutdown: CancellationToken) -> Result<(), ExampleError> {
     if args.stdio {
         return conformance::serve_conformance_stdio(shutdown).await;
     }
     let running = conformance::start_conformance_http(HttpOptions {
-        bind: args.bind,
-        port: args.port,
-        downstream_url: None,
-        cache: CacheSettings::default(),
+        bind: args.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        port: args.port.unwrap_or(8080),
+        ..HttpOptions::default()
     })
     .await?;
     eprintln!(

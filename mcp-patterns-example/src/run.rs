@@ -9,7 +9,16 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use mcp_authz::{
+    AuthLayer, AuthzHandler, ProtectedResourceMetadata, TokenVerifier, principal_from,
+};
+
+use crate::access::Caller;
+use crate::auth::{AuthSettings, GLOBAL_SCOPE, Identity as IdentitySource, development_verifier};
 use crate::data::{CacheSettings, FirewallCache};
+use crate::devidp::{
+    DEV_AUDIENCE, DEV_TOKEN_TTL, DemoUser, RunningIssuer, demo_users, start_dev_issuer,
+};
 use crate::downstream::{self, DownstreamClient, FirewallStore, RunningDownstream};
 use crate::{ExampleError, FirewallServer};
 
@@ -24,6 +33,8 @@ pub struct HttpOptions {
     pub downstream_url: Option<String>,
     /// Cache scope and configuration.
     pub cache: CacheSettings,
+    /// Authorization: the development issuer by default.
+    pub auth: AuthSettings,
 }
 
 impl Default for HttpOptions {
@@ -33,6 +44,7 @@ impl Default for HttpOptions {
             port: 8080,
             downstream_url: None,
             cache: CacheSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -48,6 +60,12 @@ pub struct RunningHttp {
     pub downstream_url: String,
     /// The built-in downstream, when it started one.
     pub downstream: Option<RunningDownstream>,
+    /// The development token issuer, when it runs.
+    pub issuer: Option<RunningIssuer>,
+    /// Ready-to-use tokens of the development issuer's demo users.
+    pub demo_tokens: Vec<(DemoUser, String)>,
+    /// Whether requests must carry a verified token.
+    pub authorization: bool,
     ct: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -59,6 +77,9 @@ impl RunningHttp {
         let _ = self.task.await;
         if let Some(downstream) = self.downstream {
             downstream.shutdown().await;
+        }
+        if let Some(issuer) = self.issuer {
+            issuer.shutdown().await;
         }
     }
 }
@@ -74,6 +95,49 @@ pub(crate) async fn downstream_for(
             let running = downstream::serve(addr, FirewallStore::seeded()).await?;
             Ok((DownstreamClient::new(running.url.clone()), Some(running)))
         }
+    }
+}
+
+/// What the server trusts, resolved from [`AuthSettings`].
+struct Identity {
+    verifier: Option<Arc<dyn TokenVerifier>>,
+    authorization_server: Option<String>,
+    issuer: Option<RunningIssuer>,
+    demo_tokens: Vec<(DemoUser, String)>,
+}
+
+/// Starts the development issuer (and mints the demo tokens) or builds the verifier of an
+/// external identity provider; nothing when authorization is disabled.
+async fn resolve_identity(auth: &AuthSettings) -> Result<Identity, ExampleError> {
+    match &auth.identity {
+        IdentitySource::Disabled => Ok(Identity {
+            verifier: None,
+            authorization_server: None,
+            issuer: None,
+            demo_tokens: Vec::new(),
+        }),
+        IdentitySource::Development => {
+            let running = start_dev_issuer(IpAddr::V4(Ipv4Addr::LOCALHOST), 0).await?;
+            let verifier =
+                development_verifier(&running.jwks_url, &running.issuer_url, DEV_AUDIENCE).await?;
+            let mut demo_tokens = Vec::new();
+            for user in demo_users() {
+                let token = running.issuer.mint(&user, DEV_AUDIENCE, DEV_TOKEN_TTL)?;
+                demo_tokens.push((user, token));
+            }
+            Ok(Identity {
+                verifier: Some(verifier),
+                authorization_server: Some(running.issuer_url.clone()),
+                issuer: Some(running),
+                demo_tokens,
+            })
+        }
+        _ => Ok(Identity {
+            verifier: auth.external_verifier().await?,
+            authorization_server: auth.issuer.clone(),
+            issuer: None,
+            demo_tokens: Vec::new(),
+        }),
     }
 }
 
@@ -99,15 +163,53 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         // Bound to a non-loopback address on purpose: accept the Host headers that reach it.
         config = config.disable_allowed_hosts();
     }
+    let mcp_url = format!("http://{local_addr}/mcp");
     let data = FirewallCache::build(client.clone(), &options.cache).await?;
-    let handler = FirewallServer::new(data, client.clone());
-    let service: StreamableHttpService<FirewallServer, LocalSessionManager> =
-        StreamableHttpService::new(
-            move || Ok(handler.clone()),
-            Arc::new(LocalSessionManager::default()),
-            config,
-        );
-    let app = axum::Router::new().nest_service("/mcp", service);
+    let Identity {
+        verifier,
+        authorization_server,
+        issuer,
+        demo_tokens,
+    } = resolve_identity(&options.auth).await?;
+    let app = match verifier {
+        None => {
+            let handler = FirewallServer::new(data, client.clone());
+            let service: StreamableHttpService<FirewallServer, LocalSessionManager> =
+                StreamableHttpService::new(
+                    move || Ok(handler.clone()),
+                    Arc::new(LocalSessionManager::default()),
+                    config,
+                );
+            axum::Router::new().nest_service("/mcp", service)
+        }
+        Some(verifier) => {
+            let server = FirewallServer::with_callers(data, client.clone(), |context| {
+                principal_from(context).map(Caller::from_principal)
+            });
+            let handler = AuthzHandler::builder(server)
+                .policy(options.auth.policy()?)
+                .build();
+            let service: StreamableHttpService<AuthzHandler<FirewallServer>, LocalSessionManager> =
+                StreamableHttpService::new(
+                    move || Ok(handler.clone()),
+                    Arc::new(LocalSessionManager::default()),
+                    config,
+                );
+            let mut metadata = ProtectedResourceMetadata::new(mcp_url.clone())
+                .resource_name("mcp-patterns-example firewall rules")
+                .scopes([GLOBAL_SCOPE, "firewall:read", "firewall:admin"]);
+            if let Some(server) = authorization_server {
+                metadata = metadata.authorization_server(server);
+            }
+            let layer = AuthLayer::new(verifier)
+                .require_scopes(options.auth.required_scopes.clone())
+                .resource_metadata(metadata.metadata_url());
+            axum::Router::new()
+                .nest_service("/mcp", service)
+                .layer(layer)
+                .merge(metadata.router())
+        }
+    };
     let task = tokio::spawn({
         let ct = ct.clone();
         async move {
@@ -121,9 +223,12 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
     });
     Ok(RunningHttp {
         local_addr,
-        mcp_url: format!("http://{local_addr}/mcp"),
+        mcp_url,
         downstream_url: client.base_url().to_owned(),
         downstream,
+        authorization: options.auth.identity != IdentitySource::Disabled,
+        issuer,
+        demo_tokens,
         ct,
         task,
     })

@@ -10,9 +10,11 @@ use mcp_patterns_example::data::CacheSettings;
 use mcp_patterns_example::{HttpOptions, start_http};
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::json;
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one session, step by step
 async fn initialize_list_and_call_tools_over_streamable_http() {
     let server = start_http(HttpOptions {
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -23,7 +25,11 @@ async fn initialize_list_and_call_tools_over_streamable_http() {
     .await
     .expect("server starts");
 
-    let transport = StreamableHttpClientTransport::from_uri(server.mcp_url.clone());
+    // The admin demo user of the built-in development issuer sees every tool and application.
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(server.mcp_url.clone())
+            .auth_header(common::demo_token(&server, "ada")),
+    );
     let client = ().serve(transport).await.expect("initialize succeeds");
 
     let info = client.peer_info().expect("server info after initialize");
@@ -71,7 +77,8 @@ async fn initialize_list_and_call_tools_over_streamable_http() {
         .collect();
     assert_eq!(ids, ["alpha-1", "alpha-2", "alpha-3"]);
 
-    // An unknown app is a tool error the caller can read, not a protocol failure.
+    // An unknown app is a tool error the caller can read, not a protocol failure. For a caller
+    // with an entitlement list it reads like any app outside the list, so it reveals nothing.
     let unknown = client
         .call_tool(call(
             "get_firewall_rule",
@@ -81,7 +88,7 @@ async fn initialize_list_and_call_tools_over_streamable_http() {
         .expect("a tool error is still a result");
     assert_eq!(unknown.is_error, Some(true));
     assert!(
-        text(&unknown).contains("unknown application 'app-omega'"),
+        text(&unknown).contains("no entitlement for application 'app-omega'"),
         "{}",
         text(&unknown)
     );
@@ -145,12 +152,14 @@ async fn downstream_down_at_start_degrades_to_a_clear_tool_error() {
                 .initial_fetch(InitialFetch::Degrade),
             ..CacheSettings::default()
         },
+        ..HttpOptions::default()
     })
     .await
     .expect("server starts without reaching the downstream (degrade policy)");
     let client = ()
-        .serve(StreamableHttpClientTransport::from_uri(
-            server.mcp_url.clone(),
+        .serve(StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(server.mcp_url.clone())
+                .auth_header(common::demo_token(&server, "alice")),
         ))
         .await
         .expect("initialize");

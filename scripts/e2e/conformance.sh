@@ -3,7 +3,8 @@
 # runtime by scripts/setup/conformance.sh) against the reference server:
 #  1. every server scenario (`--suite all`) against `mcp-patterns-example --conformance`, the
 #     fixture surface the scenarios call (docs/conformance.md);
-#  2. the protocol-level scenarios against the firewall server itself, as users run it.
+#  2. the protocol-level scenarios against the firewall server itself, with --no-auth (the suite
+#     cannot send a bearer token; authorization is tested by the other suites).
 # Fails on any failed check; the suite's results are kept in $MCP_PATTERNS_CACHE/conformance-results.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -60,7 +61,7 @@ run_suite fixture "$E2E_MCP_URL" --suite all
 e2e_stop_servers
 
 log=$(mktemp)
-e2e_start_server "$log"
+e2e_start_server "$log" --no-auth
 for scenario in server-initialize ping tools-list server-sse-multiple-streams dns-rebinding-protection; do
   run_suite "firewall-$scenario" "$E2E_MCP_URL" --scenario "$scenario"
 done

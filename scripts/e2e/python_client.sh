@@ -11,4 +11,5 @@ if [ ! -x "$python" ]; then
 fi
 log=$(mktemp)
 e2e_start_server "$log"
-"$python" scripts/e2e/python_client.py "$E2E_MCP_URL"
+"$python" scripts/e2e/python_client.py "$E2E_MCP_URL" "$(e2e_token "$log" ada)" \
+  "$(e2e_token "$log" alice)"

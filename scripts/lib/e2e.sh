@@ -42,6 +42,23 @@ e2e_start_server() {
   return 1
 }
 
+# e2e_token LOGFILE USER: prints the development issuer's demo token for USER from the server's
+# start-up banner ("    alice (developer, …): eyJ…").
+e2e_token() {
+  local log=$1 user=$2 token=""
+  for _ in $(seq 1 100); do
+    token=$(sed -n "s/^    $user ([^)]*): \(.*\)$/\1/p" "$log" | head -n 1)
+    if [ -n "$token" ]; then
+      echo "$token"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "no demo token for $user in the server's output:" >&2
+  cat "$log" >&2
+  return 1
+}
+
 e2e_stop_servers() {
   local pid
   for pid in "${E2E_SERVER_PIDS[@]}"; do

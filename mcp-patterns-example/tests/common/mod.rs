@@ -39,3 +39,12 @@ pub fn app_names(result: &CallToolResult) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The token the development issuer of `server` minted for demo user `name`.
+pub fn demo_token(server: &mcp_patterns_example::RunningHttp, name: &str) -> String {
+    server
+        .demo_tokens
+        .iter()
+        .find(|(user, _)| user.subject == name)
+        .map_or_else(|| panic!("no demo user {name}"), |(_, token)| token.clone())
+}

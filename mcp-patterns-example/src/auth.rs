@@ -1,0 +1,256 @@
+//! Authorization of the reference server with `mcp-authz`: where tokens are verified, which
+//! policy decides, and how a verified principal becomes a [`Caller`].
+//!
+//! Layer 1 ([`mcp_authz::AuthLayer`]) refuses requests without a valid token (401) or without
+//! the global scope `mcp:access` (403) and serves the RFC 9728 metadata; layers 2 and 3
+//! ([`mcp_authz::AuthzHandler`] with the policy in `policy.toml`) filter and check tools and
+//! resources; layer 4 is the server's own entitlement check per application ([`Caller`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mcp_authz::{
+    Algorithm, CachedVerifier, ClientAuth, IntrospectionVerifier, JwtVerifier, Principal,
+    StaticPolicy, TokenVerifier, UserinfoVerifier,
+};
+
+use crate::ExampleError;
+use crate::access::{ADMIN_ROLE, Access, Caller};
+
+/// The policy the server applies unless `--policy` names another file.
+pub const DEFAULT_POLICY: &str = include_str!("../policy.toml");
+
+/// The scope every request needs (layer 1).
+pub const GLOBAL_SCOPE: &str = "mcp:access";
+
+/// Where the server's identities come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Identity {
+    /// The built-in development issuer (the default): a key generated at start, its JWKS on
+    /// loopback, demo tokens printed.
+    #[default]
+    Development,
+    /// JWTs verified against a JWKS URL.
+    Jwks {
+        /// The JWKS URL.
+        url: String,
+    },
+    /// JWTs verified with keys found by OIDC discovery at this issuer.
+    OidcIssuer {
+        /// The issuer URL.
+        issuer: String,
+    },
+    /// Opaque or JWT tokens checked at an OIDC userinfo endpoint.
+    Userinfo {
+        /// The userinfo URL.
+        url: String,
+    },
+    /// Tokens checked at an RFC 7662 introspection endpoint with client credentials.
+    Introspection {
+        /// The introspection URL.
+        url: String,
+        /// The client id.
+        client_id: String,
+        /// The client secret.
+        client_secret: String,
+    },
+    /// No authorization at all: every caller is the local operator. For local experiments only.
+    Disabled,
+}
+
+/// Authorization settings.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Where identities come from.
+    pub identity: Identity,
+    /// Expected `iss` of JWTs (the development issuer sets its own).
+    pub issuer: Option<String>,
+    /// Expected `aud` of tokens.
+    pub audience: Option<String>,
+    /// Scopes every request needs; `mcp:access` by default.
+    pub required_scopes: Vec<String>,
+    /// A policy file (TOML or JSON) replacing [`DEFAULT_POLICY`].
+    pub policy_file: Option<PathBuf>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            identity: Identity::Development,
+            issuer: None,
+            audience: None,
+            required_scopes: vec![GLOBAL_SCOPE.to_owned()],
+            policy_file: None,
+        }
+    }
+}
+
+impl AuthSettings {
+    /// Authorization turned off.
+    pub fn disabled() -> Self {
+        Self {
+            identity: Identity::Disabled,
+            ..Self::default()
+        }
+    }
+
+    /// The policy: the file if one is set, the built-in one otherwise.
+    pub fn policy(&self) -> Result<StaticPolicy, ExampleError> {
+        let policy = match &self.policy_file {
+            Some(path) => StaticPolicy::from_file(path),
+            None => StaticPolicy::from_toml(DEFAULT_POLICY),
+        };
+        policy.map_err(|e| ExampleError::Config {
+            reason: format!("authorization policy: {e}"),
+        })
+    }
+
+    /// The verifier for an external identity provider, cached; `None` for the development
+    /// issuer and when disabled.
+    pub async fn external_verifier(&self) -> Result<Option<Arc<dyn TokenVerifier>>, ExampleError> {
+        let config = |e: mcp_authz::ConfigError| ExampleError::Config {
+            reason: format!("identity provider: {e}"),
+        };
+        let jwt = |builder: mcp_authz::JwtVerifierBuilder| {
+            let builder = match &self.issuer {
+                Some(issuer) => builder.issuer(issuer.clone()),
+                None => builder,
+            };
+            match &self.audience {
+                Some(audience) => builder.audience(audience.clone()),
+                None => builder,
+            }
+        };
+        let verifier: Arc<dyn TokenVerifier> = match &self.identity {
+            Identity::Development | Identity::Disabled => return Ok(None),
+            Identity::Jwks { url } => Arc::new(CachedVerifier::new(
+                jwt(JwtVerifier::from_jwks_url(url.clone()))
+                    .build()
+                    .await
+                    .map_err(config)?,
+            )),
+            Identity::OidcIssuer { issuer } => Arc::new(CachedVerifier::new(
+                jwt(JwtVerifier::from_oidc_discovery(issuer.clone()))
+                    .build()
+                    .await
+                    .map_err(config)?,
+            )),
+            Identity::Userinfo { url } => {
+                Arc::new(CachedVerifier::new(UserinfoVerifier::new(url.clone())))
+            }
+            Identity::Introspection {
+                url,
+                client_id,
+                client_secret,
+            } => {
+                let mut verifier = IntrospectionVerifier::new(
+                    url.clone(),
+                    ClientAuth::basic(client_id.clone(), client_secret.clone()),
+                );
+                if let Some(audience) = &self.audience {
+                    verifier = verifier.audience(audience.clone());
+                }
+                if let Some(issuer) = &self.issuer {
+                    verifier = verifier.issuer(issuer.clone());
+                }
+                Arc::new(CachedVerifier::new(verifier))
+            }
+        };
+        Ok(Some(verifier))
+    }
+}
+
+/// The verifier of the development issuer's tokens.
+pub async fn development_verifier(
+    jwks_url: &str,
+    issuer: &str,
+    audience: &str,
+) -> Result<Arc<dyn TokenVerifier>, ExampleError> {
+    let verifier = JwtVerifier::from_jwks_url(jwks_url)
+        .issuer(issuer)
+        .audience(audience)
+        .algorithms([Algorithm::ES256])
+        .build()
+        .await
+        .map_err(|e| ExampleError::Config {
+            reason: format!("development issuer: {e}"),
+        })?;
+    Ok(Arc::new(CachedVerifier::new(verifier)))
+}
+
+impl Caller {
+    /// The caller a verified principal stands for: its subject, its per-application
+    /// permissions (`entitlements.applications`) and whether it holds the admin role.
+    pub fn from_principal(principal: &Principal) -> Self {
+        Self {
+            subject: principal.subject.clone(),
+            access: Access::Apps(principal.entitlements.resources.clone()),
+            admin: principal.has_role(ADMIN_ROLE),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_policy_parses_and_hides_admin_tools_from_developers() {
+        use mcp_authz::{AccessRequest, Action, Policy, TargetKind};
+        let policy = AuthSettings::default()
+            .policy()
+            .expect("built-in policy parses");
+        let developer = Principal::new("alice")
+            .with_scopes(["mcp:access", "firewall:read"])
+            .with_roles(["developer"]);
+        let admin = Principal::new("ada")
+            .with_scopes(["mcp:access", "firewall:read", "firewall:admin"])
+            .with_roles(["admin"]);
+        let ask = |p: &Principal, action, kind, name| {
+            policy
+                .evaluate(&AccessRequest::new(p, action, kind, name))
+                .is_allowed()
+        };
+        assert!(ask(
+            &developer,
+            Action::Invoke,
+            TargetKind::Tool,
+            "get_firewall_rule"
+        ));
+        assert!(!ask(
+            &developer,
+            Action::List,
+            TargetKind::Tool,
+            "reset_firewall"
+        ));
+        assert!(ask(
+            &admin,
+            Action::Invoke,
+            TargetKind::Tool,
+            "reset_firewall"
+        ));
+        assert!(ask(
+            &developer,
+            Action::Invoke,
+            TargetKind::Resource,
+            "cache://firewalls/app-alpha"
+        ));
+        assert!(!ask(
+            &developer,
+            Action::Invoke,
+            TargetKind::Tool,
+            "not_a_tool"
+        ));
+    }
+
+    #[test]
+    fn caller_from_principal_keeps_entitlements_and_admin_role() {
+        let principal = Principal::new("alice")
+            .with_permissions("app-alpha", ["read", "write"])
+            .with_roles(["developer"]);
+        let caller = Caller::from_principal(&principal);
+        assert!(caller.allows("app-alpha", "read"));
+        assert!(!caller.allows("app-beta", "read"));
+        assert!(!caller.admin);
+    }
+}
