@@ -324,3 +324,39 @@ async fn futures_join(
     }
     out
 }
+
+#[tokio::test]
+async fn periodic_refresh_picks_up_rotated_keys_without_an_unknown_kid_refetch() {
+    let provider = OidcProvider::start().await;
+    let port = provider.port;
+    let verifier = JwtVerifier::from_jwks_url(provider.jwks_url())
+        .audience(AUDIENCE)
+        .refresh(
+            JwksRefresh::default()
+                .interval(Some(Duration::from_secs(1)))
+                .min_refetch_interval(Duration::from_secs(3600)),
+        )
+        .build()
+        .await
+        .expect("verifier");
+    provider.stop().await;
+    let provider = OidcProvider::start_on(port).await;
+    let token = provider.client_token("app1", "mcp:access", AUDIENCE).await;
+    // Retry (bounded) until the background task has installed the new provider's keys; the
+    // unknown-kid path is rate-limited for an hour, so only the periodic refresh can do it.
+    let mut result = verifier.verify(&token).await;
+    for _ in 0..100 {
+        if result.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        result = verifier.verify(&token).await;
+    }
+    let principal = result.expect("rotated key known after a periodic refresh");
+    assert!(
+        provider.jwks_count().await > 0,
+        "fetched from the new provider"
+    );
+    assert_eq!(principal.subject, "app1");
+    provider.stop().await;
+}
