@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
 use tracing::Instrument;
 
 use crate::{AuthError, Principal, TokenVerifier, audit};
@@ -54,13 +55,15 @@ impl CacheConfig {
 pub struct CacheStats {
     /// Verifications answered from the cache.
     pub hits: u64,
-    /// Verifications passed to the inner verifier.
+    /// Verifications passed to the inner verifier (concurrent first verifications of one token
+    /// share one).
     pub misses: u64,
     /// Entries currently held (expired ones included until they are evicted).
     pub entries: usize,
 }
 
 type Key = [u8; 32];
+type Flight = Arc<OnceCell<Result<Principal, AuthError>>>;
 
 struct Entry {
     principal: Principal,
@@ -75,13 +78,15 @@ struct Entry {
 ///   first; an expired entry is never returned. Refusals are not cached.
 /// - The cache holds at most [`CacheConfig::max_entries`] entries.
 ///
-/// Concurrency: one short `std::sync::Mutex` section per lookup or insert, never held across an
-/// `.await`. Two concurrent first verifications of the same token both reach the inner verifier
-/// (there is no per-key single flight).
+/// Concurrency: short `std::sync::Mutex` sections per lookup or insert, never held across an
+/// `.await`. Concurrent first verifications of the same token are coalesced into one call of the
+/// inner verifier (per-token single flight), so a burst of parallel requests with a fresh token
+/// costs the identity provider one introspection or userinfo request.
 pub struct CachedVerifier<V> {
     inner: V,
     config: CacheConfig,
     entries: Mutex<HashMap<Key, Entry>>,
+    in_flight: Mutex<HashMap<Key, Flight>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -111,6 +116,7 @@ impl<V> CachedVerifier<V> {
             inner,
             config,
             entries: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -201,12 +207,34 @@ impl<V: TokenVerifier> TokenVerifier for CachedVerifier<V> {
             audit::record_verify(&span, &result);
             return result;
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
         let span = audit::verify_span("cache");
         span.record("auth.cache_hit", false);
-        let result = self.inner.verify(token).instrument(span.clone()).await;
-        if let Ok(principal) = &result {
-            self.insert(key, principal);
+        let flight: Flight = Arc::clone(
+            self.in_flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(key)
+                .or_default(),
+        );
+        let result = flight
+            .get_or_init(|| async {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                let result = self.inner.verify(token).instrument(span.clone()).await;
+                if let Ok(principal) = &result {
+                    self.insert(key, principal);
+                }
+                result
+            })
+            .await
+            .clone();
+        {
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if in_flight.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                in_flight.remove(&key);
+            }
         }
         audit::record_verify(&span, &result);
         result
@@ -216,7 +244,6 @@ impl<V: TokenVerifier> TokenVerifier for CachedVerifier<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     /// Counts calls and returns a principal expiring `exp_in` from now.
     struct Counting {
@@ -228,6 +255,9 @@ mod tests {
     impl TokenVerifier for Counting {
         async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
             self.calls.fetch_add(1, Ordering::Relaxed);
+            if token.starts_with("slow") {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             if token.starts_with("bad") {
                 return Err(AuthError::invalid("bad"));
             }
@@ -291,6 +321,26 @@ mod tests {
         v.verify("t").await.unwrap();
         let expires = v.lock().values().next().unwrap().expires;
         assert!(expires <= Instant::now() + Duration::from_secs(7));
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_verifications_share_one_inner_call() {
+        let (v, calls) = cached(Some(Duration::from_secs(60)), CacheConfig::default());
+        let v = Arc::new(v);
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let v = Arc::clone(&v);
+                tokio::spawn(async move { v.verify("slow-token").await })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap().subject, "slow-token");
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert!(
+            v.in_flight.lock().unwrap().is_empty(),
+            "no flight left behind"
+        );
     }
 
     #[tokio::test]
