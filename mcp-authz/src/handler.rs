@@ -108,8 +108,9 @@ impl<H: ServerHandler> AuthzHandlerBuilder<H> {
         self
     }
 
-    /// The error a hidden resource gets (default `-32002 "resource not found: {uri}"`, which
-    /// rmcp turns into `-32602` for 2026-07-28 peers, as it does for the inner handler's own).
+    /// The error a hidden resource gets (default `-32002 "resource not found: {uri}"` with
+    /// `data = {"uri": uri}`, the error mcp-cache's resources give an unknown URI; rmcp turns the
+    /// code into `-32602` for 2026-07-28 peers, as it does for the inner handler's own).
     pub fn hidden_resource_error(
         mut self,
         f: impl Fn(&str) -> ErrorData + Send + Sync + 'static,
@@ -208,7 +209,10 @@ impl<H: ServerHandler> AuthzHandler<H> {
                 principal: None,
                 hidden_tool: Arc::new(|_| ErrorData::invalid_params("tool not found", None)),
                 hidden_resource: Arc::new(|uri| {
-                    ErrorData::resource_not_found(format!("resource not found: {uri}"), None)
+                    ErrorData::resource_not_found(
+                        format!("resource not found: {uri}"),
+                        Some(serde_json::json!({ "uri": uri })),
+                    )
                 }),
                 hidden_prompt: Arc::new(|name| {
                     ErrorData::invalid_params(format!("prompt '{name}' not found"), None)

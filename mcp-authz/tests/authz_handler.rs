@@ -181,6 +181,49 @@ async fn stdio_lists_checks_and_hides_like_unknown() {
 }
 
 #[tokio::test]
+async fn resources_are_filtered_and_hidden_reads_look_unknown() {
+    let inner = TestServer::new();
+    let handler = AuthzHandler::builder(inner.clone())
+        .policy(
+            StaticPolicy::new()
+                .resource(
+                    "cache://firewalls/*",
+                    Requirement::none().scopes(["firewall:read"]),
+                )
+                .resource("cache://admin/*", Requirement::none().roles(["admin"])),
+        )
+        .principal(reader())
+        .build();
+    let client = connect(handler).await;
+    let calls = inner.calls();
+    let uris: Vec<String> = client
+        .list_all_resources()
+        .await
+        .expect("resources/list")
+        .into_iter()
+        .map(|r| r.uri.clone())
+        .collect();
+    assert_eq!(uris, ["cache://firewalls/app-alpha"]);
+    let read = |uri: &str| client.read_resource(rmcp::model::ReadResourceRequestParams::new(uri));
+    assert!(read("cache://firewalls/app-alpha").await.is_ok());
+    let error = |r: Result<_, ServiceError>| match r {
+        Err(ServiceError::McpError(e)) => serde_json::to_string(&e).expect("json"),
+        other => panic!("expected an error, got {other:?}"),
+    };
+    // A hidden resource vs one the policy allows but the inner handler does not have: the same
+    // error apart from the URI echoed back.
+    let hidden = error(read("cache://admin/secrets").await);
+    let unknown = error(read("cache://firewalls/app-omega").await);
+    assert_eq!(
+        hidden.replace("cache://admin/secrets", "URI"),
+        unknown.replace("cache://firewalls/app-omega", "URI"),
+    );
+    assert!(unknown.contains("resource not found"), "{unknown}");
+    assert_eq!(inner.calls() - calls, 1, "only the permitted read ran");
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
 async fn admin_sees_everything_and_role_hierarchy_applies() {
     let admin = Principal::new("root")
         .with_scopes(["mcp:access", "firewall:read", "firewall:admin"])

@@ -14,8 +14,9 @@ use mcp_authz::{AuthLayer, ProtectedResourceMetadata, TokenVerifier, principal_f
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, InitializeRequestParams, InitializeResult, ServerCapabilities,
-    ServerConfig,
+    CallToolResult, ContentBlock, InitializeRequestParams, InitializeResult, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Resource, ResourceContents, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -27,6 +28,9 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 pub const AUDIENCE: &str = "urn:mcp-patterns";
+
+/// The resources `TestServer` serves.
+pub const RESOURCES: [&str; 2] = ["cache://firewalls/app-alpha", "cache://admin/secrets"];
 
 /// Where scripts/setup/oidc-provider.sh installs the provider.
 fn provider_module() -> PathBuf {
@@ -332,7 +336,45 @@ impl TestServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for TestServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(
+            RESOURCES
+                .iter()
+                .map(|uri| Resource::new(*uri, *uri))
+                .collect(),
+        ))
+    }
+
+    /// Unknown URIs get mcp-cache's error shape.
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        if !RESOURCES.contains(&request.uri.as_str()) {
+            return Err(ErrorData::resource_not_found(
+                format!("resource not found: {}", request.uri),
+                Some(json!({ "uri": request.uri })),
+            ));
+        }
+        self.hit();
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(
+            format!("contents of {}", request.uri),
+            request.uri.clone(),
+        )])
+        .into())
     }
 
     async fn initialize(
