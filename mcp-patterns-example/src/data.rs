@@ -10,12 +10,10 @@
 //! `docs/cache-scopes.md` compares them with measured figures.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_cache::{
     Backoff, Cache, CacheConfig, CacheRegistry, Health, Hybrid, InitialFetch, RegistryConfig,
-    Snapshot,
 };
 use serde::{Deserialize, Serialize};
 
@@ -207,31 +205,19 @@ impl FirewallCache {
     /// on first use in the session and hybrid scopes.
     pub async fn view(&self, caller: &Caller) -> Result<CallerView, ExampleError> {
         match self {
-            Self::Server(cache) => Ok(CallerView {
-                snapshot: cache.snapshot()?,
-                allowed: caller.readable_apps(),
-                cache: cache.clone(),
-            }),
+            Self::Server(cache) => CallerView::new(cache.clone(), caller.readable_apps()),
             Self::Session(registry) => {
                 let cache = registry.get(&UserKey::of(caller)).await?;
-                Ok(CallerView {
-                    snapshot: cache.snapshot()?,
-                    // Holds only the user's apps already; filtering again costs little and
-                    // keeps the view correct even if the downstream returned more.
-                    allowed: caller.readable_apps(),
-                    cache,
-                })
+                // Holds only the user's apps already; filtering again costs little and keeps
+                // the view correct even if the downstream returned more.
+                CallerView::new(cache, caller.readable_apps())
             }
             Self::Hybrid(hybrid) => {
                 let key = UserKey::of(caller);
                 let all = key.apps.is_none();
                 let view = hybrid.view(&key).await?;
                 let allowed = (!all).then(|| view.overlay().data().clone());
-                Ok(CallerView {
-                    snapshot: hybrid.base().snapshot()?,
-                    allowed,
-                    cache: hybrid.base().clone(),
-                })
+                CallerView::new(hybrid.base().clone(), allowed)
             }
         }
     }
@@ -271,57 +257,68 @@ impl FirewallCache {
     }
 }
 
-/// One caller's view of the data: a consistent snapshot and the applications they may read.
+/// One caller's view of the data: the cache they read from and the applications they may read.
+/// Every read goes through the cache (a `cache.read` span, hit/miss counters) and sees the
+/// snapshot current at that moment.
 #[derive(Debug, Clone)]
 pub struct CallerView {
-    snapshot: Arc<Snapshot<FirewallData>>,
+    cache: Cache<FirewallData>,
     /// `None`: everything in the snapshot.
     allowed: Option<BTreeSet<String>>,
-    cache: Cache<FirewallData>,
 }
 
 impl CallerView {
+    fn new(
+        cache: Cache<FirewallData>,
+        allowed: Option<BTreeSet<String>>,
+    ) -> Result<Self, ExampleError> {
+        if !cache.is_ready() {
+            // Counted as a not-ready read, answered with "data not available yet".
+            cache.snapshot()?;
+        }
+        Ok(Self { cache, allowed })
+    }
+
     fn permits(&self, app: &str) -> bool {
         self.allowed.as_ref().is_none_or(|apps| apps.contains(app))
     }
 
     /// The caller's applications with their rules, sorted by name.
-    pub fn apps(&self) -> Vec<AppFirewall> {
-        self.snapshot
-            .data()
-            .values()
-            .filter(|app| self.permits(&app.app_name))
-            .cloned()
-            .collect()
+    pub fn apps(&self) -> Result<Vec<AppFirewall>, ExampleError> {
+        Ok(self.cache.read(|snapshot| {
+            snapshot
+                .data()
+                .values()
+                .filter(|app| self.permits(&app.app_name))
+                .cloned()
+                .collect()
+        })?)
     }
 
     /// Names of the caller's applications present in the snapshot.
-    pub fn app_names(&self) -> Vec<String> {
-        self.snapshot
-            .data()
-            .keys()
-            .filter(|app| self.permits(app))
-            .cloned()
-            .collect()
+    pub fn app_names(&self) -> Result<Vec<String>, ExampleError> {
+        Ok(self.cache.read(|snapshot| {
+            snapshot
+                .data()
+                .keys()
+                .filter(|app| self.permits(app))
+                .cloned()
+                .collect()
+        })?)
     }
 
-    /// One application; `Ok(None)` if the data has no such application. The caller's
-    /// entitlement must have been checked first ([`Caller::require_read`]); this re-checks and
-    /// answers "unknown" rather than leaking that the application exists.
-    pub fn app(&self, app: &str) -> Option<AppFirewall> {
+    /// One application; `Ok(None)` if the data has no such application *or the caller may not
+    /// read it* (so nothing reveals that it exists). Callers check the entitlement first
+    /// ([`Caller::require_read`]) to give a clear refusal.
+    pub fn app(&self, app: &str) -> Result<Option<AppFirewall>, ExampleError> {
         if !self.permits(app) {
-            return None;
+            return Ok(None);
         }
-        self.snapshot.data().get(app).cloned()
+        Ok(self.cache.lookup(app)?)
     }
 
     /// The health of the cache this view reads from.
     pub fn health(&self) -> Health {
         self.cache.health()
-    }
-
-    /// The snapshot's generation.
-    pub fn generation(&self) -> u64 {
-        self.snapshot.generation()
     }
 }

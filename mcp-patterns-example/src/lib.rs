@@ -14,5 +14,5 @@ mod run;
 pub mod server;
 
 pub use error::ExampleError;
-pub use run::{HttpOptions, RunningHttp, serve_stdio, start_http};
+pub use run::{HttpOptions, RunningHttp, serve_stdio, start_http, telemetry_layer};
 pub use server::FirewallServer;

@@ -10,10 +10,13 @@ use std::time::Duration;
 
 use clap::Parser;
 use mcp_cache::InitialFetch;
+use mcp_otel::{OtelLayer, TelemetryConfig, TraceExporter};
 use mcp_patterns_example::auth::{AuthSettings, GLOBAL_SCOPE, Identity};
 use mcp_patterns_example::data::{CacheScope, CacheSettings, default_initial_fetch};
 use mcp_patterns_example::server::{TOOL_NAMES, describe_scope};
-use mcp_patterns_example::{ExampleError, HttpOptions, conformance, serve_stdio, start_http};
+use mcp_patterns_example::{
+    ExampleError, HttpOptions, conformance, serve_stdio, start_http, telemetry_layer,
+};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -92,6 +95,13 @@ struct Args {
     /// The authorization policy (TOML or JSON) instead of the built-in policy.toml.
     #[arg(long, env = "MCP_POLICY")]
     policy: Option<PathBuf>,
+    /// Telemetry: `off`, `console` (spans as lines on stderr) or `otlp` (to
+    /// OTEL_EXPORTER_OTLP_ENDPOINT or PHOENIX_COLLECTOR_ENDPOINT, http://localhost:4318 by
+    /// default). Without this option it is `otlp` when one of those variables is set or
+    /// MCP_OTEL_ENABLED=true, `off` otherwise. The OTEL_*/PHOENIX_* variables of docs/observability.md
+    /// apply.
+    #[arg(long, env = "MCP_OTEL", value_enum)]
+    otel: Option<OtelMode>,
     /// Turn authorization off: every caller is the local operator. Local experiments only.
     #[arg(long, env = "MCP_NO_AUTH")]
     no_auth: bool,
@@ -100,6 +110,15 @@ struct Args {
     #[arg(long)]
     #[serde(skip)]
     conformance: bool,
+}
+
+/// `--otel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum OtelMode {
+    Off,
+    Console,
+    Otlp,
 }
 
 /// `--initial-fetch`.
@@ -132,7 +151,8 @@ impl Args {
             client_secret,
             issuer,
             audience,
-            policy
+            policy,
+            otel
         );
         if self.required_scope.is_empty() {
             self.required_scope = file.required_scope;
@@ -221,39 +241,51 @@ impl Args {
         })
     }
 
-    fn http(&self) -> Result<HttpOptions, ExampleError> {
+    fn http(&self, telemetry: Option<OtelLayer>) -> Result<HttpOptions, ExampleError> {
         Ok(HttpOptions {
             bind: self.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             port: self.port.unwrap_or(8080),
             downstream_url: self.downstream_url.clone(),
             cache: self.cache(),
             auth: self.auth()?,
+            telemetry,
         })
+    }
+
+    /// The telemetry configuration, `None` when telemetry is off.
+    fn telemetry(&self) -> Result<Option<TelemetryConfig>, ExampleError> {
+        let set = |key: &str| std::env::var(key).is_ok_and(|v| !v.trim().is_empty());
+        let mode = self.otel.unwrap_or(
+            if set("OTEL_EXPORTER_OTLP_ENDPOINT")
+                || set("PHOENIX_COLLECTOR_ENDPOINT")
+                || std::env::var("MCP_OTEL_ENABLED").is_ok_and(|v| v == "true" || v == "1")
+            {
+                OtelMode::Otlp
+            } else {
+                OtelMode::Off
+            },
+        );
+        if mode == OtelMode::Off {
+            return Ok(None);
+        }
+        let mut config = TelemetryConfig::from_env("mcp-patterns-example").map_err(|e| {
+            ExampleError::Config {
+                reason: format!("telemetry: {e}"),
+            }
+        })?;
+        if mode == OtelMode::Console {
+            config.traces = TraceExporter::Console;
+            config.metrics = false;
+        }
+        Ok(config.enabled.then_some(config))
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Logs go to stderr: on stdio, stdout carries the protocol.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("MCP_LOG_LEVEL").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
-
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
-
-    let result = match Args::load() {
-        Ok(args) if args.conformance => run_conformance(args, shutdown).await,
-        Ok(args) if args.stdio => {
-            serve_stdio(args.downstream_url.as_deref(), &args.cache(), shutdown).await
-        }
-        Ok(args) => run_http(args, shutdown).await,
-        Err(error) => Err(error),
-    };
+    let result = run(shutdown).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -263,8 +295,60 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run_http(args: Args, shutdown: CancellationToken) -> Result<(), ExampleError> {
-    let options = args.http()?;
+/// Sets logging and telemetry up, then serves as the arguments say.
+async fn run(shutdown: CancellationToken) -> Result<(), ExampleError> {
+    let args = Args::load();
+    let telemetry_config = match &args {
+        Ok(args) => args.telemetry(),
+        Err(_) => Ok(None),
+    };
+    // Logs go to stderr: on stdio, stdout carries the protocol. With telemetry, mcp-otel's
+    // subscriber writes them (with trace and span ids) and exports spans.
+    let guard = match telemetry_config {
+        Ok(Some(config)) => Some(mcp_otel::init(&config).map_err(|e| ExampleError::Config {
+            reason: format!("telemetry: {e}"),
+        })?),
+        Ok(None) | Err(_) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    EnvFilter::try_from_env("MCP_LOG_LEVEL")
+                        .unwrap_or_else(|_| EnvFilter::new("info")),
+                )
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .init();
+            None
+        }
+    };
+    let telemetry = guard.as_ref().map(|guard| telemetry_layer(guard.layer()));
+    let args = args?;
+    let result = if args.conformance {
+        run_conformance(args, shutdown).await
+    } else if args.stdio {
+        // The layer's transport is `pipe` unless a request arrives over HTTP.
+        serve_stdio(
+            args.downstream_url.as_deref(),
+            &args.cache(),
+            telemetry,
+            shutdown,
+        )
+        .await
+    } else {
+        run_http(args, telemetry, shutdown).await
+    };
+    if let Some(guard) = guard {
+        guard.shutdown();
+    }
+    result
+}
+
+async fn run_http(
+    args: Args,
+    telemetry: Option<OtelLayer>,
+    shutdown: CancellationToken,
+) -> Result<(), ExampleError> {
+    let traced = telemetry.is_some();
+    let options = args.http(telemetry)?;
     let scope = options.cache.scope;
     let running = start_http(options).await?;
     eprintln!(
@@ -295,6 +379,9 @@ async fn run_http(args: Args, shutdown: CancellationToken) -> Result<(), Example
         }
     } else if !running.authorization {
         eprintln!("  identity: authorization OFF (--no-auth): every caller is the operator");
+    }
+    if traced {
+        eprintln!("  telemetry: on (see docs/observability.md)");
     }
     shutdown.cancelled().await;
     eprintln!("mcp-patterns-example shutting down");

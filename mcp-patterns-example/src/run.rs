@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use mcp_authz::{
     AuthLayer, AuthzHandler, ProtectedResourceMetadata, TokenVerifier, principal_from,
 };
+use mcp_otel::{OtelHandler, OtelLayer, OtelLayerBuilder};
 
 use crate::access::Caller;
 use crate::auth::{AuthSettings, GLOBAL_SCOPE, Identity as IdentitySource, development_verifier};
@@ -35,6 +36,9 @@ pub struct HttpOptions {
     pub cache: CacheSettings,
     /// Authorization: the development issuer by default.
     pub auth: AuthSettings,
+    /// The tracing layer every session's handler is wrapped in (outermost, so authorization
+    /// denials are traced too). `None`: an untraced layer without metrics.
+    pub telemetry: Option<OtelLayer>,
 }
 
 impl Default for HttpOptions {
@@ -45,6 +49,7 @@ impl Default for HttpOptions {
             downstream_url: None,
             cache: CacheSettings::default(),
             auth: AuthSettings::default(),
+            telemetry: None,
         }
     }
 }
@@ -96,6 +101,18 @@ pub(crate) async fn downstream_for(
             Ok((DownstreamClient::new(running.url.clone()), Some(running)))
         }
     }
+}
+
+/// The layer used when telemetry is off: spans go to the no-op global tracer, no metrics.
+fn untraced() -> OtelLayer {
+    OtelLayer::builder().without_metrics().build()
+}
+
+/// The telemetry layer for the reference server: `user.id` is the verified principal's subject.
+pub fn telemetry_layer(builder: OtelLayerBuilder) -> OtelLayer {
+    builder
+        .user_id(|context| principal_from(context).map(|p| p.subject.clone()))
+        .build()
 }
 
 /// What the server trusts, resolved from [`AuthSettings`].
@@ -171,12 +188,14 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         issuer,
         demo_tokens,
     } = resolve_identity(&options.auth).await?;
+    let otel = options.telemetry.clone().unwrap_or_else(untraced);
     let app = match verifier {
         None => {
             let handler = FirewallServer::new(data, client.clone());
-            let service: StreamableHttpService<FirewallServer, LocalSessionManager> =
+            // One traced handler per session: its span of session duration starts with it.
+            let service: StreamableHttpService<OtelHandler<FirewallServer>, LocalSessionManager> =
                 StreamableHttpService::new(
-                    move || Ok(handler.clone()),
+                    move || Ok(otel.layer(handler.clone())),
                     Arc::new(LocalSessionManager::default()),
                     config,
                 );
@@ -189,12 +208,14 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
             let handler = AuthzHandler::builder(server)
                 .policy(options.auth.policy()?)
                 .build();
-            let service: StreamableHttpService<AuthzHandler<FirewallServer>, LocalSessionManager> =
-                StreamableHttpService::new(
-                    move || Ok(handler.clone()),
-                    Arc::new(LocalSessionManager::default()),
-                    config,
-                );
+            let service: StreamableHttpService<
+                OtelHandler<AuthzHandler<FirewallServer>>,
+                LocalSessionManager,
+            > = StreamableHttpService::new(
+                move || Ok(otel.layer(handler.clone())),
+                Arc::new(LocalSessionManager::default()),
+                config,
+            );
             let mut metadata = ProtectedResourceMetadata::new(mcp_url.clone())
                 .resource_name("mcp-patterns-example firewall rules")
                 .scopes([GLOBAL_SCOPE, "firewall:read", "firewall:admin"]);
@@ -238,12 +259,15 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
 pub async fn serve_stdio(
     downstream_url: Option<&str>,
     cache: &CacheSettings,
+    telemetry: Option<OtelLayer>,
     shutdown: CancellationToken,
 ) -> Result<(), ExampleError> {
     let (client, downstream) = downstream_for(downstream_url).await?;
     tracing::info!(downstream = client.base_url(), "serving MCP on stdio");
     let data = FirewallCache::build(client.clone(), cache).await?;
-    let service = FirewallServer::new(data, client)
+    let otel = telemetry.unwrap_or_else(untraced);
+    let service = otel
+        .layer(FirewallServer::new(data, client))
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|error| ExampleError::Transport(error.to_string()))?;

@@ -146,7 +146,7 @@ impl FirewallServer {
         self.data
             .view(&caller)
             .await?
-            .app(app_name)
+            .app(app_name)?
             .ok_or_else(|| ExampleError::UnknownApp {
                 app: app_name.to_owned(),
             })
@@ -164,7 +164,7 @@ impl FirewallServer {
         let list = async {
             let caller = self.caller(&context)?;
             let view = self.data.view(&caller).await?;
-            Ok::<_, ExampleError>(FirewallRuleList { apps: view.apps() })
+            Ok::<_, ExampleError>(FirewallRuleList { apps: view.apps()? })
         };
         list.await.map(Json).map_err(ExampleError::into_tool_result)
     }
@@ -322,7 +322,8 @@ impl ServerHandler for FirewallServer {
                 "Age, TTL, staleness, generation, items and last error of the cache",
             ),
         ];
-        resources.extend(view.app_names().into_iter().map(|app| {
+        let names = view.app_names().map_err(ExampleError::into_error_data)?;
+        resources.extend(names.into_iter().map(|app| {
             resource(
                 format!("{FIREWALLS_URI}/{app}"),
                 app,
@@ -358,7 +359,8 @@ impl ServerHandler for FirewallServer {
                 .view(&caller)
                 .await
                 .map_err(ExampleError::into_error_data)?;
-            json_contents(uri, &FirewallRuleList { apps: view.apps() })?
+            let apps = view.apps().map_err(ExampleError::into_error_data)?;
+            json_contents(uri, &FirewallRuleList { apps })?
         } else if uri == HEALTH_URI {
             let view = self
                 .data
@@ -378,7 +380,10 @@ impl ServerHandler for FirewallServer {
                 .view(&caller)
                 .await
                 .map_err(ExampleError::into_error_data)?;
-            let rules = view.app(app).ok_or_else(|| not_found(uri))?;
+            let rules = view
+                .app(app)
+                .map_err(ExampleError::into_error_data)?
+                .ok_or_else(|| not_found(uri))?;
             json_contents(uri, &rules)?
         } else {
             return Err(not_found(uri));

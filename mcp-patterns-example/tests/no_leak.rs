@@ -97,7 +97,7 @@ fn no_caller_ever_sees_an_application_outside_their_entitlements() {
                         let readable: BTreeSet<String> =
                             caller.readable_apps().expect("never All here");
                         let view = cache.view(caller).await.expect("view");
-                        for app in view.apps() {
+                        for app in view.apps().expect("apps") {
                             prop_assert!(
                                 readable.contains(&app.app_name),
                                 "{:?}: {} listed {} outside {readable:?}",
@@ -107,13 +107,13 @@ fn no_caller_ever_sees_an_application_outside_their_entitlements() {
                             );
                             prop_assert!(app.rules.iter().all(|r| r.id.starts_with(&app.app_name)));
                         }
-                        for name in view.app_names() {
+                        for name in view.app_names().expect("names") {
                             prop_assert!(readable.contains(&name));
                         }
                         for request in &requests {
                             let allowed = caller.require_read(request).is_ok();
                             prop_assert_eq!(allowed, caller.allows(request, READ));
-                            if let Some(app) = view.app(request) {
+                            if let Some(app) = view.app(request).expect("lookup") {
                                 prop_assert!(
                                     readable.contains(&app.app_name) && allowed,
                                     "{:?}: {} read {} outside {readable:?}",
