@@ -60,13 +60,19 @@ fn child(scope: CacheScope) {
             scope,
             ..CacheSettings::default()
         };
-        let data = FirewallCache::build(client, &settings).await.expect("cache");
+        let data = FirewallCache::build(client, &settings)
+            .await
+            .expect("cache");
         let mut listed = 0;
         for user in 0..USERS {
             let view = data.view(&caller(user)).await.expect("view");
             listed += view.apps().expect("apps").len();
         }
-        assert_eq!(listed, USERS * APPS_PER_USER, "every user sees exactly their apps");
+        assert_eq!(
+            listed,
+            USERS * APPS_PER_USER,
+            "every user sees exactly their apps"
+        );
         let after = rss_bytes();
         // The downstream's own memory is in this process too, but it was allocated before
         // `before` and does not grow with reads.

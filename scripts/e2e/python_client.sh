@@ -13,3 +13,25 @@ log=$(mktemp)
 e2e_start_server "$log"
 "$python" scripts/e2e/python_client.py "$E2E_MCP_URL" "$(e2e_token "$log" ada)" \
   "$(e2e_token "$log" alice)"
+
+# The client's trace continues in the server: a client instrumented with
+# openinference-instrumentation-mcp sends its trace context in `params._meta`; the server (with
+# `--otel console`, spans printed as lines) must put its `tools/call` span in that trace, with a
+# parent from the client (the SDK's own request span, a child of the client's "agent turn" span).
+e2e_stop_servers
+log=$(mktemp)
+OTEL_BSP_SCHEDULE_DELAY=100 e2e_start_server "$log" --otel console
+read -r trace_id span_id < <("$python" scripts/e2e/trace_join.py "$E2E_MCP_URL" "$(e2e_token "$log" alice)")
+found=""
+for _ in $(seq 1 100); do
+  found=$(grep -E "^\[otel\] tools/call get_firewall_rule kind=Server trace_id=$trace_id span_id=[0-9a-f]+ parent_id=[0-9a-f]+ " "$log" \
+    | grep -v "parent_id=0000000000000000 " || true)
+  [ -n "$found" ] && break
+  sleep 0.1
+done
+if [ -z "$found" ]; then
+  echo "FAIL: no server span of tools/call in the client's trace $trace_id (client span $span_id):" >&2
+  grep '^\[otel\] tools/call' "$log" >&2 || cat "$log" >&2
+  exit 1
+fi
+echo "python client: OK (openinference-instrumented client's trace $trace_id continues in the server)"
