@@ -32,10 +32,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::ecdsa::SigningKey;
 use p256::pkcs8::EncodePrivateKey;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::ExampleError;
+use crate::listen::{Bound, Served};
 
 /// The audience the development issuer puts in its tokens and the server expects by default.
 pub const DEV_AUDIENCE: &str = "mcp-patterns-example";
@@ -231,29 +230,21 @@ pub struct RunningIssuer {
     pub jwks_url: String,
     /// The signing side, to mint tokens.
     pub issuer: Arc<DevIssuer>,
-    ct: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    served: Served,
 }
 
 impl RunningIssuer {
     /// Stops serving and waits.
     pub async fn shutdown(self) {
-        self.ct.cancel();
-        let _ = self.task.await;
+        self.served.shutdown().await;
     }
 }
 
 /// Generates a key and serves `/.well-known/openid-configuration` and `/jwks.json` on
 /// `bind` (port 0 picks a free one).
 pub async fn start_dev_issuer(bind: IpAddr, port: u16) -> Result<RunningIssuer, ExampleError> {
-    let addr = SocketAddr::new(bind, port);
-    let io_error = |source| ExampleError::Io {
-        addr: addr.to_string(),
-        source,
-    };
-    let listener = TcpListener::bind(addr).await.map_err(io_error)?;
-    let local = listener.local_addr().map_err(io_error)?;
-    let issuer_url = format!("http://{local}");
+    let bound = Bound::bind(SocketAddr::new(bind, port)).await?;
+    let issuer_url = format!("http://{}", bound.local_addr);
     let jwks_url = format!("{issuer_url}/jwks.json");
     let issuer = Arc::new(DevIssuer::generate(issuer_url.clone())?);
 
@@ -274,22 +265,11 @@ pub async fn start_dev_issuer(bind: IpAddr, port: u16) -> Result<RunningIssuer, 
         )
         .route("/jwks.json", get(jwks))
         .with_state(issuer.clone());
-    let ct = CancellationToken::new();
-    let stop = ct.clone();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "development token issuer stopped");
-        }
-    });
     Ok(RunningIssuer {
         issuer_url,
         jwks_url,
         issuer,
-        ct,
-        task,
+        served: bound.serve(app, "development token issuer"),
     })
 }
 

@@ -31,10 +31,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::ExampleError;
+use crate::listen::{Bound, Served};
 use crate::model::{Action, AppFirewall, Direction, FirewallRule};
 
 type Rules = BTreeMap<String, Vec<FirewallRule>>;
@@ -404,15 +403,13 @@ pub struct RunningDownstream {
     pub url: String,
     /// The store it serves, for tests that change the data.
     pub store: FirewallStore,
-    ct: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    served: Served,
 }
 
 impl RunningDownstream {
     /// Stops the API and waits for it to finish.
     pub async fn shutdown(self) {
-        self.ct.cancel();
-        let _ = self.task.await;
+        self.served.shutdown().await;
     }
 }
 
@@ -431,34 +428,13 @@ pub async fn serve_with(
     store: FirewallStore,
     options: DownstreamOptions,
 ) -> Result<RunningDownstream, ExampleError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ExampleError::Io {
-            addr: addr.to_string(),
-            source,
-        })?;
-    let local = listener.local_addr().map_err(|source| ExampleError::Io {
-        addr: addr.to_string(),
-        source,
-    })?;
-    let ct = CancellationToken::new();
+    let bound = Bound::bind(addr).await?;
+    let url = format!("http://{}", bound.local_addr);
     let app = router_with(store.clone(), options);
-    let task = tokio::spawn({
-        let ct = ct.clone();
-        async move {
-            if let Err(error) = axum::serve(listener, app)
-                .with_graceful_shutdown(ct.cancelled_owned())
-                .await
-            {
-                tracing::error!(%error, "downstream API stopped");
-            }
-        }
-    });
     Ok(RunningDownstream {
-        url: format!("http://{local}"),
+        url,
         store,
-        ct,
-        task,
+        served: bound.serve(app, "downstream API"),
     })
 }
 

@@ -9,6 +9,7 @@ pub mod data;
 pub mod devidp;
 pub mod downstream;
 mod error;
+mod listen;
 pub mod model;
 mod run;
 pub mod server;

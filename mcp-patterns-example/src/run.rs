@@ -6,7 +6,6 @@ use std::sync::Arc;
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use mcp_authz::{
@@ -21,6 +20,7 @@ use crate::devidp::{
     DEV_AUDIENCE, DEV_TOKEN_TTL, DemoUser, RunningIssuer, demo_users, start_dev_issuer,
 };
 use crate::downstream::{self, DownstreamClient, FirewallStore, RunningDownstream};
+use crate::listen::{Bound, Served};
 use crate::{ExampleError, FirewallServer};
 
 /// Where and how to serve over HTTP.
@@ -71,15 +71,13 @@ pub struct RunningHttp {
     pub demo_tokens: Vec<(DemoUser, String)>,
     /// Whether requests must carry a verified token.
     pub authorization: bool,
-    ct: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    served: Served,
 }
 
 impl RunningHttp {
     /// Stops accepting requests, ends open sessions, stops the built-in downstream and waits.
     pub async fn shutdown(self) {
-        self.ct.cancel();
-        let _ = self.task.await;
+        self.served.shutdown().await;
         if let Some(downstream) = self.downstream {
             downstream.shutdown().await;
         }
@@ -161,21 +159,10 @@ async fn resolve_identity(auth: &AuthSettings) -> Result<Identity, ExampleError>
 /// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
 pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleError> {
     let (client, downstream) = downstream_for(options.downstream_url.as_deref()).await?;
-    let addr = SocketAddr::new(options.bind, options.port);
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ExampleError::Io {
-            addr: addr.to_string(),
-            source,
-        })?;
-    let local_addr = listener.local_addr().map_err(|source| ExampleError::Io {
-        addr: addr.to_string(),
-        source,
-    })?;
-
-    let ct = CancellationToken::new();
+    let bound = Bound::bind(SocketAddr::new(options.bind, options.port)).await?;
+    let local_addr = bound.local_addr;
     let mut config =
-        StreamableHttpServerConfig::default().with_cancellation_token(ct.child_token());
+        StreamableHttpServerConfig::default().with_cancellation_token(bound.ct.child_token());
     if !options.bind.is_loopback() {
         // Bound to a non-loopback address on purpose: accept the Host headers that reach it.
         config = config.disable_allowed_hosts();
@@ -231,17 +218,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                 .merge(metadata.router())
         }
     };
-    let task = tokio::spawn({
-        let ct = ct.clone();
-        async move {
-            if let Err(error) = axum::serve(listener, app)
-                .with_graceful_shutdown(ct.cancelled_owned())
-                .await
-            {
-                tracing::error!(%error, "MCP HTTP server stopped");
-            }
-        }
-    });
+    let served = bound.serve(app, "MCP HTTP server");
     Ok(RunningHttp {
         local_addr,
         mcp_url,
@@ -250,8 +227,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         authorization: options.auth.identity != IdentitySource::Disabled,
         issuer,
         demo_tokens,
-        ct,
-        task,
+        served,
     })
 }
 

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::tools::RECONNECTION_TOOL;
 use super::{ConformanceServer, PollingSessionManager};
+use crate::listen::{Bound, Served};
 use crate::{ExampleError, HttpOptions};
 
 /// The conformance fixture running on Streamable HTTP.
@@ -19,15 +19,13 @@ pub struct RunningConformance {
     pub local_addr: SocketAddr,
     /// The MCP endpoint, e.g. `http://127.0.0.1:8080/mcp`.
     pub mcp_url: String,
-    ct: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    served: Served,
 }
 
 impl RunningConformance {
     /// Stops accepting requests, ends open sessions and waits.
     pub async fn shutdown(self) {
-        self.ct.cancel();
-        let _ = self.task.await;
+        self.served.shutdown().await;
     }
 }
 
@@ -38,17 +36,10 @@ impl RunningConformance {
 pub async fn start_conformance_http(
     options: HttpOptions,
 ) -> Result<RunningConformance, ExampleError> {
-    let addr = SocketAddr::new(options.bind, options.port);
-    let io_error = |source| ExampleError::Io {
-        addr: addr.to_string(),
-        source,
-    };
-    let listener = TcpListener::bind(addr).await.map_err(io_error)?;
-    let local_addr = listener.local_addr().map_err(io_error)?;
-
-    let ct = CancellationToken::new();
+    let bound = Bound::bind(SocketAddr::new(options.bind, options.port)).await?;
+    let local_addr = bound.local_addr;
     let mut config =
-        StreamableHttpServerConfig::default().with_cancellation_token(ct.child_token());
+        StreamableHttpServerConfig::default().with_cancellation_token(bound.ct.child_token());
     if !options.bind.is_loopback() {
         config = config.disable_allowed_hosts();
     }
@@ -59,22 +50,10 @@ pub async fn start_conformance_http(
             config,
         );
     let app = axum::Router::new().nest_service("/mcp", service);
-    let task = tokio::spawn({
-        let ct = ct.clone();
-        async move {
-            if let Err(error) = axum::serve(listener, app)
-                .with_graceful_shutdown(ct.cancelled_owned())
-                .await
-            {
-                tracing::error!(%error, "conformance fixture HTTP server stopped");
-            }
-        }
-    });
     Ok(RunningConformance {
         local_addr,
         mcp_url: format!("http://{local_addr}/mcp"),
-        ct,
-        task,
+        served: bound.serve(app, "conformance fixture HTTP server"),
     })
 }
 
