@@ -78,13 +78,7 @@ impl IssuerDispatch {
 #[async_trait::async_trait]
 impl TokenVerifier for IssuerDispatch {
     async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        let max = self.max_token_len.unwrap_or(DEFAULT_MAX_TOKEN_LEN);
-        if token.len() > max {
-            return Err(AuthError::TokenTooLarge {
-                len: token.len(),
-                max,
-            });
-        }
+        AuthError::check_len(token, self.max_token_len.unwrap_or(DEFAULT_MAX_TOKEN_LEN))?;
         match jsonwebtoken::dangerous::insecure_decode_claims::<Value>(token) {
             Ok(claims) => {
                 let issuer = claims

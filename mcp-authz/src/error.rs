@@ -50,6 +50,17 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// Refuses a token longer than `max` bytes before any parsing or network call.
+    pub(crate) fn check_len(token: &str, max: usize) -> Result<(), Self> {
+        if token.len() > max {
+            return Err(Self::TokenTooLarge {
+                len: token.len(),
+                max,
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) fn invalid(reason: impl Into<String>) -> Self {
         Self::InvalidToken {
             reason: reason.into(),

@@ -179,12 +179,7 @@ impl IntrospectionVerifier {
     }
 
     async fn verify_inner(&self, token: &str) -> Result<Principal, AuthError> {
-        if token.len() > self.max_token_len {
-            return Err(AuthError::TokenTooLarge {
-                len: token.len(),
-                max: self.max_token_len,
-            });
-        }
+        AuthError::check_len(token, self.max_token_len)?;
         let mut form = vec![("token", token), ("token_type_hint", "access_token")];
         let mut request = self.client.post(&self.url).timeout(self.timeout);
         match &self.auth {

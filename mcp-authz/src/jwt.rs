@@ -240,12 +240,7 @@ impl JwtVerifier {
 
     async fn verify_inner(&self, token: &str) -> Result<Principal, AuthError> {
         let inner = &*self.inner;
-        if token.len() > inner.max_token_len {
-            return Err(AuthError::TokenTooLarge {
-                len: token.len(),
-                max: inner.max_token_len,
-            });
-        }
+        AuthError::check_len(token, inner.max_token_len)?;
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::invalid("malformed token or unsupported algorithm"))?;
         let alg = header.alg;

@@ -96,12 +96,7 @@ impl UserinfoVerifier {
     }
 
     async fn verify_inner(&self, token: &str) -> Result<Principal, AuthError> {
-        if token.len() > self.max_token_len {
-            return Err(AuthError::TokenTooLarge {
-                len: token.len(),
-                max: self.max_token_len,
-            });
-        }
+        AuthError::check_len(token, self.max_token_len)?;
         let response = self
             .client
             .get(&self.url)

@@ -353,40 +353,36 @@ impl ServerHandler for FirewallServer {
         let caller = self
             .caller(&context)
             .map_err(ExampleError::into_error_data)?;
-        let result = if uri == FIREWALLS_URI {
-            let view = self
-                .data
-                .view(&caller)
-                .await
-                .map_err(ExampleError::into_error_data)?;
-            let apps = view.apps().map_err(ExampleError::into_error_data)?;
-            json_contents(uri, &FirewallRuleList { apps })?
-        } else if uri == HEALTH_URI {
-            let view = self
-                .data
-                .view(&caller)
-                .await
-                .map_err(ExampleError::into_error_data)?;
-            json_contents(uri, &view.health())?
-        } else if let Some(app) = uri
+        let app = uri
             .strip_prefix(FIREWALLS_URI)
-            .and_then(|rest| rest.strip_prefix('/'))
-        {
-            if validate_app_name(app).is_err() || !caller.allows(app, crate::access::READ) {
-                return Err(not_found(uri));
-            }
-            let view = self
-                .data
-                .view(&caller)
-                .await
-                .map_err(ExampleError::into_error_data)?;
-            let rules = view
-                .app(app)
-                .map_err(ExampleError::into_error_data)?
-                .ok_or_else(|| not_found(uri))?;
-            json_contents(uri, &rules)?
-        } else {
+            .and_then(|rest| rest.strip_prefix('/'));
+        if uri != FIREWALLS_URI && uri != HEALTH_URI && app.is_none() {
             return Err(not_found(uri));
+        }
+        // Another application's URI answers exactly like a missing one.
+        if let Some(app) = app
+            && (validate_app_name(app).is_err() || !caller.allows(app, crate::access::READ))
+        {
+            return Err(not_found(uri));
+        }
+        let view = self
+            .data
+            .view(&caller)
+            .await
+            .map_err(ExampleError::into_error_data)?;
+        let result = match app {
+            Some(app) => {
+                let rules = view
+                    .app(app)
+                    .map_err(ExampleError::into_error_data)?
+                    .ok_or_else(|| not_found(uri))?;
+                json_contents(uri, &rules)?
+            }
+            None if uri == HEALTH_URI => json_contents(uri, &view.health())?,
+            None => {
+                let apps = view.apps().map_err(ExampleError::into_error_data)?;
+                json_contents(uri, &FirewallRuleList { apps })?
+            }
         };
         Ok(result.into())
     }
