@@ -15,5 +15,8 @@ mod run;
 pub mod server;
 
 pub use error::ExampleError;
-pub use run::{HttpOptions, RunningHttp, serve_stdio, start_http, telemetry_layer};
+pub use run::{
+    DEFAULT_SESSION_IDLE_TIMEOUT, HttpOptions, RunningHttp, serve_stdio, start_http,
+    telemetry_layer,
+};
 pub use server::FirewallServer;

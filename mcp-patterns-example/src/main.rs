@@ -15,7 +15,8 @@ use mcp_patterns_example::auth::{AuthSettings, GLOBAL_SCOPE, Identity};
 use mcp_patterns_example::data::{CacheScope, CacheSettings, default_initial_fetch};
 use mcp_patterns_example::server::{TOOL_NAMES, describe_scope};
 use mcp_patterns_example::{
-    ExampleError, HttpOptions, conformance, serve_stdio, start_http, telemetry_layer,
+    DEFAULT_SESSION_IDLE_TIMEOUT, ExampleError, HttpOptions, conformance, serve_stdio, start_http,
+    telemetry_layer,
 };
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -61,6 +62,10 @@ struct Args {
     /// yet" until a refresh succeeds) [default: retry].
     #[arg(long, env = "MCP_INITIAL_FETCH", value_enum)]
     initial_fetch: Option<InitialFetchArg>,
+    /// Seconds without a request after which an HTTP session is closed (for clients that vanish
+    /// without ending it); 0 keeps idle sessions [default: 300].
+    #[arg(long, env = "MCP_SESSION_IDLE_TIMEOUT")]
+    session_idle_timeout: Option<u64>,
     /// Trust JWTs signed by keys at this JWKS URL instead of the development issuer.
     #[arg(long, env = "MCP_JWKS_URL")]
     jwks_url: Option<String>,
@@ -143,6 +148,7 @@ impl Args {
             cache_scope,
             cache_ttl,
             initial_fetch,
+            session_idle_timeout,
             jwks_url,
             oidc_issuer,
             userinfo_url,
@@ -249,6 +255,11 @@ impl Args {
             cache: self.cache(),
             auth: self.auth()?,
             telemetry,
+            session_idle_timeout: match self.session_idle_timeout {
+                None => Some(DEFAULT_SESSION_IDLE_TIMEOUT),
+                Some(0) => None,
+                Some(secs) => Some(Duration::from_secs(secs)),
+            },
         })
     }
 

@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -39,7 +40,15 @@ pub struct HttpOptions {
     /// The tracing layer every session's handler is wrapped in (outermost, so authorization
     /// denials are traced too). `None`: an untraced layer without metrics.
     pub telemetry: Option<OtelLayer>,
+    /// A session with no request for this long is closed and its resources freed, for clients
+    /// that vanish without ending their session (crash, dropped connection). A client that ends
+    /// its session (HTTP `DELETE`) frees it at once. 5 minutes by default; `None` keeps idle
+    /// sessions until shutdown.
+    pub session_idle_timeout: Option<Duration>,
 }
+
+/// The default [`HttpOptions::session_idle_timeout`].
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -50,6 +59,7 @@ impl Default for HttpOptions {
             cache: CacheSettings::default(),
             auth: AuthSettings::default(),
             telemetry: None,
+            session_idle_timeout: Some(DEFAULT_SESSION_IDLE_TIMEOUT),
         }
     }
 }
@@ -71,10 +81,22 @@ pub struct RunningHttp {
     pub demo_tokens: Vec<(DemoUser, String)>,
     /// Whether requests must carry a verified token.
     pub authorization: bool,
+    cache: FirewallCache,
+    sessions: Arc<LocalSessionManager>,
     served: Served,
 }
 
 impl RunningHttp {
+    /// The server's cache (scope, per-user caches, health), for operations and tests.
+    pub fn cache(&self) -> &FirewallCache {
+        &self.cache
+    }
+
+    /// How many MCP sessions are open now.
+    pub async fn open_sessions(&self) -> usize {
+        self.sessions.sessions.read().await.len()
+    }
+
     /// Stops accepting requests, ends open sessions, stops the built-in downstream and waits.
     pub async fn shutdown(self) {
         self.served.shutdown().await;
@@ -169,6 +191,10 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
     }
     let mcp_url = format!("http://{local_addr}/mcp");
     let data = FirewallCache::build(client.clone(), &options.cache).await?;
+    let cache = data.clone();
+    let mut manager = LocalSessionManager::default();
+    manager.session_config.keep_alive = options.session_idle_timeout;
+    let sessions = Arc::new(manager);
     let Identity {
         verifier,
         authorization_server,
@@ -183,7 +209,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
             let service: StreamableHttpService<OtelHandler<FirewallServer>, LocalSessionManager> =
                 StreamableHttpService::new(
                     move || Ok(otel.layer(handler.clone())),
-                    Arc::new(LocalSessionManager::default()),
+                    sessions.clone(),
                     config,
                 );
             axum::Router::new().nest_service("/mcp", service)
@@ -200,7 +226,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                 LocalSessionManager,
             > = StreamableHttpService::new(
                 move || Ok(otel.layer(handler.clone())),
-                Arc::new(LocalSessionManager::default()),
+                sessions.clone(),
                 config,
             );
             let mut metadata = ProtectedResourceMetadata::new(mcp_url.clone())
@@ -227,6 +253,8 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         authorization: options.auth.identity != IdentitySource::Disabled,
         issuer,
         demo_tokens,
+        cache,
+        sessions,
         served,
     })
 }
