@@ -46,13 +46,18 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
     }
 }
 
+/// The latest time a claim can name: 9999-12-31T23:59:59Z. Later values (a hostile `exp` of
+/// `1e300` or `u64::MAX`) are clamped to it instead of overflowing `SystemTime`.
+const MAX_UNIX_SECS: u64 = 253_402_300_799;
+
 pub(crate) fn unix_time(value: Option<&Value>) -> Option<SystemTime> {
     let secs = value?.as_f64()?;
     if !secs.is_finite() || secs < 0.0 {
         return None;
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    Some(UNIX_EPOCH + Duration::from_secs(secs as u64))
+    let secs = (secs as u64).min(MAX_UNIX_SECS);
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 /// Builds a principal from a JSON claims object (token claims, introspection response, userinfo).
@@ -60,7 +65,15 @@ pub(crate) fn principal_from_claims(
     claims: Value,
     mapper: &dyn EntitlementMapper,
 ) -> Result<Principal, AuthError> {
-    let str_claim = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    // An empty string is no identity: treated as absent, so `"sub": ""` is refused rather than
+    // becoming a subject every such token shares.
+    let str_claim = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
     let client_id = str_claim("client_id").or_else(|| str_claim("azp"));
     let subject = str_claim("sub")
         .or_else(|| client_id.clone())
@@ -73,4 +86,41 @@ pub(crate) fn principal_from_claims(
     principal.entitlements = mapper.map(&claims);
     principal.claims = claims;
     Ok(principal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entitlements::DefaultMapper;
+
+    #[test]
+    fn far_future_and_hostile_times_do_not_overflow() {
+        let max = UNIX_EPOCH + Duration::from_secs(MAX_UNIX_SECS);
+        for huge in [
+            serde_json::json!(u64::MAX),
+            serde_json::json!(i64::MAX),
+            serde_json::json!(1e300),
+        ] {
+            assert_eq!(unix_time(Some(&huge)), Some(max), "{huge}");
+        }
+        for invalid in [
+            serde_json::json!(-1),
+            serde_json::json!("1700000000"),
+            serde_json::json!(null),
+        ] {
+            assert_eq!(unix_time(Some(&invalid)), None, "{invalid}");
+        }
+    }
+
+    #[test]
+    fn an_empty_subject_is_no_subject() {
+        let mapper = DefaultMapper::default();
+        let error = principal_from_claims(serde_json::json!({"sub": ""}), &mapper)
+            .expect_err("empty sub refused");
+        assert!(error.to_string().contains("no subject"), "{error}");
+        let principal =
+            principal_from_claims(serde_json::json!({"sub": "", "client_id": "svc"}), &mapper)
+                .expect("client id stands in");
+        assert_eq!(principal.subject, "svc");
+    }
 }
