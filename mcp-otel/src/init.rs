@@ -2,7 +2,7 @@
 //! the environment), [`init`] / [`build`], and the [`TelemetryGuard`] that flushes on shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -475,6 +475,9 @@ pub struct ExportStats {
 struct ExportCounters {
     exported: AtomicU64,
     failed: AtomicU64,
+    /// Whether the latest export failed, so a failing collector is logged once when it starts
+    /// failing and once when it recovers, not once per batch.
+    failing: AtomicBool,
 }
 
 /// Wraps a span exporter and counts what it exports and what fails.
@@ -488,12 +491,31 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let n = batch.len() as u64;
         let result = self.inner.export(batch).await;
-        let counter = if result.is_ok() {
-            &self.counters.exported
-        } else {
-            &self.counters.failed
-        };
-        counter.fetch_add(n, Ordering::Relaxed);
+        let counters = &self.counters;
+        match &result {
+            Ok(()) => {
+                counters.exported.fetch_add(n, Ordering::Relaxed);
+                if counters.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(
+                        failed_spans = counters.failed.load(Ordering::Relaxed),
+                        "span export recovered"
+                    );
+                }
+            }
+            Err(error) => {
+                let failed = counters.failed.fetch_add(n, Ordering::Relaxed) + n;
+                // Logged from the exporter's thread, outside any span: nothing is exported
+                // about it, and requests never wait for it.
+                if !counters.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        %error,
+                        failed_spans = failed,
+                        "span export failed; spans are dropped until the collector answers \
+                         (counted in TelemetryGuard::stats)"
+                    );
+                }
+            }
+        }
         result
     }
 

@@ -8,10 +8,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use mcp_authz::{
-    Algorithm, CachedVerifier, ClientAuth, IntrospectionVerifier, JwtVerifier, Principal,
-    StaticPolicy, TokenVerifier, UserinfoVerifier,
+    Algorithm, CachedVerifier, ClientAuth, DEFAULT_IDP_TIMEOUT, IntrospectionVerifier, JwksRefresh,
+    JwtVerifier, Principal, StaticPolicy, TokenVerifier, UserinfoVerifier,
 };
 
 use crate::ExampleError;
@@ -71,6 +72,13 @@ pub struct AuthSettings {
     pub required_scopes: Vec<String>,
     /// A policy file (TOML or JSON) replacing [`DEFAULT_POLICY`].
     pub policy_file: Option<PathBuf>,
+    /// Timeout of one userinfo or introspection request; past it the request gets a `503`
+    /// instead of waiting on a hung identity provider. Default [`DEFAULT_IDP_TIMEOUT`] (5 s).
+    pub idp_timeout: Duration,
+    /// How the keys of an external issuer (`Jwks`, `OidcIssuer`) are fetched and kept fresh:
+    /// periodic refresh (default 5 min), the rate limit of refetches for unknown `kid`s
+    /// (default 30 s) and the request timeout (default 5 s). See [`JwksRefresh`].
+    pub jwks_refresh: JwksRefresh,
 }
 
 impl Default for AuthSettings {
@@ -81,6 +89,8 @@ impl Default for AuthSettings {
             audience: None,
             required_scopes: vec![GLOBAL_SCOPE.to_owned()],
             policy_file: None,
+            idp_timeout: DEFAULT_IDP_TIMEOUT,
+            jwks_refresh: JwksRefresh::default(),
         }
     }
 }
@@ -112,6 +122,7 @@ impl AuthSettings {
             reason: format!("identity provider: {e}"),
         };
         let jwt = |builder: mcp_authz::JwtVerifierBuilder| {
+            let builder = builder.refresh(self.jwks_refresh);
             let builder = match &self.issuer {
                 Some(issuer) => builder.issuer(issuer.clone()),
                 None => builder,
@@ -135,9 +146,9 @@ impl AuthSettings {
                     .await
                     .map_err(config)?,
             )),
-            Identity::Userinfo { url } => {
-                Arc::new(CachedVerifier::new(UserinfoVerifier::new(url.clone())))
-            }
+            Identity::Userinfo { url } => Arc::new(CachedVerifier::new(
+                UserinfoVerifier::new(url.clone()).timeout(self.idp_timeout),
+            )),
             Identity::Introspection {
                 url,
                 client_id,
@@ -146,7 +157,8 @@ impl AuthSettings {
                 let mut verifier = IntrospectionVerifier::new(
                     url.clone(),
                     ClientAuth::basic(client_id.clone(), client_secret.clone()),
-                );
+                )
+                .timeout(self.idp_timeout);
                 if let Some(audience) = &self.audience {
                     verifier = verifier.audience(audience.clone());
                 }

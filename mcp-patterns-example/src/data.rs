@@ -98,6 +98,18 @@ pub fn default_initial_fetch() -> InitialFetch {
     }
 }
 
+/// The initial-fetch policy as an operator reads it in a start-up error.
+fn describe_policy(policy: &InitialFetch) -> String {
+    match policy {
+        InitialFetch::FailFast => "fail-fast: one attempt".to_owned(),
+        InitialFetch::Degrade => "degrade".to_owned(),
+        InitialFetch::Retry { deadline, .. } => {
+            format!("retry: gave up at the {deadline:?} deadline")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
 /// The firewall data in the configured scope.
 #[derive(Clone, Debug)]
 pub enum FirewallCache {
@@ -152,8 +164,12 @@ impl FirewallCache {
             .max_entries(settings.max_users)
             .idle_timeout(settings.idle_timeout);
         let per_user = settings.cache.clone().initial_fetch(InitialFetch::FailFast);
+        let initial_fetch = |source| ExampleError::InitialFetch {
+            policy: describe_policy(&settings.cache.initial_fetch),
+            source,
+        };
         Ok(match settings.scope {
-            CacheScope::Server => Self::Server(shared().build().await?),
+            CacheScope::Server => Self::Server(shared().build().await.map_err(initial_fetch)?),
             CacheScope::Session => {
                 let client = client.clone();
                 Self::Session(CacheRegistry::from_fn(
@@ -170,7 +186,7 @@ impl FirewallCache {
                 ))
             }
             CacheScope::Hybrid => {
-                let base = shared().build().await?;
+                let base = shared().build().await.map_err(initial_fetch)?;
                 let overlays = CacheRegistry::from_fn(
                     registry.cache(per_user.name("firewalls-index")),
                     |key: UserKey| async move {
@@ -180,6 +196,18 @@ impl FirewallCache {
                 );
                 Self::Hybrid(Hybrid::new(base, overlays))
             }
+        })
+    }
+
+    /// The health of the cache `caller` reads from. Unlike [`view`](Self::view) it answers
+    /// before the first successful fetch (degrade policy): `ready: false`, the last error and
+    /// the failure count are what an operator needs then. In the session scope it builds the
+    /// caller's cache first, and fails as that fetch does.
+    pub async fn health(&self, caller: &Caller) -> Result<Health, ExampleError> {
+        Ok(match self {
+            Self::Server(cache) => cache.health(),
+            Self::Hybrid(hybrid) => hybrid.base().health(),
+            Self::Session(registry) => registry.get(&UserKey::of(caller)).await?.health(),
         })
     }
 

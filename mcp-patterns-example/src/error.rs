@@ -35,6 +35,16 @@ pub enum ExampleError {
         /// The tool.
         tool: &'static str,
     },
+    /// Start-up could not load the firewall data: the shared cache's first fetch failed under
+    /// the `fail-fast` policy, or kept failing until the `retry` policy's deadline.
+    #[error("start-up failed: the first fetch of the firewall data failed ({policy}): {source}")]
+    InitialFetch {
+        /// The policy and what it did, e.g. `retry: gave up at the 20 s deadline`.
+        policy: String,
+        /// The last attempt's error.
+        #[source]
+        source: mcp_cache::CacheError,
+    },
     /// The cached data could not be read (not loaded yet, or the cache failed).
     #[error("firewall data unavailable: {0}")]
     Cache(#[from] mcp_cache::CacheError),
@@ -72,6 +82,23 @@ pub enum ExampleError {
 }
 
 impl ExampleError {
+    /// The message with the causes its `Display` does not already show (for a downstream that
+    /// cannot be reached: `… error sending request for url (…): client error (Connect): tcp
+    /// connect error: Connection refused`), for operators reading a start-up failure.
+    pub fn report(&self) -> String {
+        let mut message = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(error) = cause {
+            let text = error.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            cause = error.source();
+        }
+        message
+    }
+
     /// The tool result a caller sees for this error: an `isError` result with the message, so
     /// the caller's client shows it (rather than an opaque protocol error).
     pub fn into_tool_result(self) -> CallToolResult {

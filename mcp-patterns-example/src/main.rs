@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use mcp_authz::{DEFAULT_IDP_TIMEOUT, JwksRefresh};
 use mcp_cache::InitialFetch;
 use mcp_otel::{OtelLayer, TelemetryConfig, TraceExporter};
 use mcp_patterns_example::auth::{AuthSettings, GLOBAL_SCOPE, Identity};
@@ -62,6 +63,9 @@ struct Args {
     /// yet" until a refresh succeeds) [default: retry].
     #[arg(long, env = "MCP_INITIAL_FETCH", value_enum)]
     initial_fetch: Option<InitialFetchArg>,
+    /// With `--initial-fetch retry`: seconds after which start-up gives up [default: 20].
+    #[arg(long, env = "MCP_INITIAL_FETCH_DEADLINE")]
+    initial_fetch_deadline: Option<u64>,
     /// Seconds without a request after which an HTTP session is closed (for clients that vanish
     /// without ending it); 0 keeps idle sessions [default: 300].
     #[arg(long, env = "MCP_SESSION_IDLE_TIMEOUT")]
@@ -84,6 +88,10 @@ struct Args {
     /// Client secret for introspection.
     #[arg(long, env = "MCP_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
+    /// Milliseconds one request to an external identity provider (userinfo, introspection,
+    /// JWKS, discovery) may take before the token is refused with 503 [default: 5000].
+    #[arg(long, env = "MCP_IDP_TIMEOUT_MS")]
+    idp_timeout_ms: Option<u64>,
     /// Expected `iss` of tokens.
     #[arg(long, env = "MCP_ISSUER")]
     issuer: Option<String>,
@@ -148,6 +156,8 @@ impl Args {
             cache_scope,
             cache_ttl,
             initial_fetch,
+            initial_fetch_deadline,
+            idp_timeout_ms,
             session_idle_timeout,
             jwks_url,
             oidc_issuer,
@@ -187,7 +197,15 @@ impl Args {
             ..CacheSettings::default()
         };
         let initial = match self.initial_fetch.unwrap_or(InitialFetchArg::Retry) {
-            InitialFetchArg::Retry => default_initial_fetch(),
+            InitialFetchArg::Retry => {
+                match (default_initial_fetch(), self.initial_fetch_deadline) {
+                    (InitialFetch::Retry { backoff, .. }, Some(seconds)) => InitialFetch::Retry {
+                        backoff,
+                        deadline: Duration::from_secs(seconds),
+                    },
+                    (policy, _) => policy,
+                }
+            }
             InitialFetchArg::FailFast => InitialFetch::FailFast,
             InitialFetchArg::Degrade => InitialFetch::Degrade,
         };
@@ -234,6 +252,9 @@ impl Args {
                     .into(),
             });
         }
+        let idp_timeout = self
+            .idp_timeout_ms
+            .map_or(DEFAULT_IDP_TIMEOUT, Duration::from_millis);
         Ok(AuthSettings {
             identity: chosen.pop().unwrap_or_default(),
             issuer: self.issuer.clone().or_else(|| self.oidc_issuer.clone()),
@@ -244,6 +265,8 @@ impl Args {
                 self.required_scope.clone()
             },
             policy_file: self.policy.clone(),
+            idp_timeout,
+            jwks_refresh: JwksRefresh::default().timeout(idp_timeout),
         })
     }
 
@@ -300,7 +323,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("mcp-patterns-example: {error}");
+            eprintln!("mcp-patterns-example: {}", error.report());
             ExitCode::FAILURE
         }
     }
@@ -348,6 +371,12 @@ async fn run(shutdown: CancellationToken) -> Result<(), ExampleError> {
         run_http(args, telemetry, shutdown).await
     };
     if let Some(guard) = guard {
+        let stats = guard.stats();
+        tracing::info!(
+            exported_spans = stats.exported_spans,
+            failed_spans = stats.failed_spans,
+            "telemetry: shutting down, flushing the last spans"
+        );
         guard.shutdown();
     }
     result

@@ -21,6 +21,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use mcp_cache::CacheError;
+
 use crate::ExampleError;
 use crate::access::Caller;
 use crate::data::{CacheScope, FirewallCache};
@@ -192,10 +194,11 @@ impl FirewallServer {
     ) -> Result<CallToolResult, CallToolResult> {
         let status = async {
             let caller = self.caller(&context)?;
-            let view = self.data.view(&caller).await?;
+            // Answers before the first successful fetch too (ready: false, last error).
+            let health = self.data.health(&caller).await?;
             Ok::<_, ExampleError>(json!({
                 "scope": self.data.scope(),
-                "health": view.health(),
+                "health": health,
                 "user_caches": self.data.user_caches(),
             }))
         };
@@ -305,11 +308,13 @@ impl ServerHandler for FirewallServer {
         let caller = self
             .caller(&context)
             .map_err(ExampleError::into_error_data)?;
-        let view = self
-            .data
-            .view(&caller)
-            .await
-            .map_err(ExampleError::into_error_data)?;
+        // Before the first successful fetch (degrade policy) the fixed resources are listed,
+        // so the health resource can be found; the per-application ones follow once data is in.
+        let names = match self.data.view(&caller).await {
+            Ok(view) => view.app_names().map_err(ExampleError::into_error_data)?,
+            Err(ExampleError::Cache(CacheError::NotReady)) => Vec::new(),
+            Err(error) => return Err(error.into_error_data()),
+        };
         let mut resources = vec![
             resource(
                 FIREWALLS_URI.into(),
@@ -322,7 +327,6 @@ impl ServerHandler for FirewallServer {
                 "Age, TTL, staleness, generation, items and last error of the cache",
             ),
         ];
-        let names = view.app_names().map_err(ExampleError::into_error_data)?;
         resources.extend(names.into_iter().map(|app| {
             resource(
                 format!("{FIREWALLS_URI}/{app}"),
@@ -365,6 +369,15 @@ impl ServerHandler for FirewallServer {
         {
             return Err(not_found(uri));
         }
+        if uri == HEALTH_URI {
+            // Answers before the first successful fetch too: that is when it matters most.
+            let health = self
+                .data
+                .health(&caller)
+                .await
+                .map_err(ExampleError::into_error_data)?;
+            return Ok(json_contents(uri, &health)?.into());
+        }
         let view = self
             .data
             .view(&caller)
@@ -378,7 +391,6 @@ impl ServerHandler for FirewallServer {
                     .ok_or_else(|| not_found(uri))?;
                 json_contents(uri, &rules)?
             }
-            None if uri == HEALTH_URI => json_contents(uri, &view.health())?,
             None => {
                 let apps = view.apps().map_err(ExampleError::into_error_data)?;
                 json_contents(uri, &FirewallRuleList { apps })?

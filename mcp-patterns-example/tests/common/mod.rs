@@ -1,8 +1,47 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod oidc;
+
 use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Map, Value};
+
+/// A free loopback port (bound, then released), for a service that is started later or never.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free loopback port")
+        .port()
+}
+
+/// An rmcp client session with the server at `url`, sending `token` as its bearer token.
+pub async fn connect(url: &str, token: Option<&str>) -> RunningService<RoleClient, ()> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
+    if let Some(token) = token {
+        config = config.auth_header(token.to_owned());
+    }
+    ().serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("MCP session initializes")
+}
+
+/// The JSON of a text resource read from `client`'s server.
+pub async fn read_json(client: &RunningService<RoleClient, ()>, uri: &str) -> Value {
+    let result = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(uri))
+        .await
+        .unwrap_or_else(|e| panic!("read {uri}: {e}"));
+    match result.contents.first() {
+        Some(rmcp::model::ResourceContents::TextResourceContents { text, .. }) => {
+            serde_json::from_str(text).expect("JSON resource")
+        }
+        other => panic!("expected text contents for {uri}, got {other:?}"),
+    }
+}
 
 /// Builds `tools/call` params for `name` with JSON object `args`.
 pub fn call(name: &'static str, args: Value) -> CallToolRequestParams {

@@ -1,0 +1,189 @@
+//! The real node `oidc-provider` on loopback, for the reference server's identity-provider fault
+//! tests. It runs the same fixture as mcp-authz's tests (`mcp-authz/tests/fixtures/
+//! oidc-provider.mjs`, installed by `scripts/setup/oidc-provider.sh`): fresh keys at every start
+//! (so a restart on the same port is a key rotation), JWT access tokens for `urn:mcp-patterns`,
+//! opaque ones for `urn:mcp-patterns:opaque`, userinfo at `/me`, introspection at
+//! `/token/introspection`, and the test route `/test/user-token`.
+//!
+//! The process is started with `std::process` and can be stopped (`SIGSTOP`: it keeps accepting
+//! connections in the kernel's backlog but never answers), resumed and killed; it is killed when
+//! dropped, also when a test panics.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::free_port;
+
+/// Audience of the provider's JWT access tokens.
+pub const AUDIENCE: &str = "urn:mcp-patterns";
+/// Audience of its opaque (introspectable) access tokens.
+pub const OPAQUE_AUDIENCE: &str = "urn:mcp-patterns:opaque";
+/// The client the server authenticates as for introspection.
+pub const INTROSPECTION_CLIENT: (&str, &str) = ("mcp-server", "rs-secret");
+
+fn provider_module() -> PathBuf {
+    let cache = std::env::var_os("MCP_PATTERNS_CACHE").map_or_else(
+        || {
+            let home = std::env::var_os("HOME").expect("HOME is set");
+            PathBuf::from(home).join(".cache/mcp-patterns")
+        },
+        PathBuf::from,
+    );
+    let module = cache.join("oidc-provider/node_modules/oidc-provider/lib/index.js");
+    assert!(
+        module.exists(),
+        "the real OIDC provider is not installed ({} is missing): run \
+         scripts/setup/oidc-provider.sh (or scripts/test, which runs it) first",
+        module.display()
+    );
+    module
+}
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../mcp-authz/tests/fixtures/oidc-provider.mjs")
+}
+
+/// The running provider.
+pub struct OidcProvider {
+    /// `http://127.0.0.1:{port}`, also the `iss` of its tokens.
+    pub issuer: String,
+    /// Its port.
+    pub port: u16,
+    child: Child,
+}
+
+impl OidcProvider {
+    /// Starts on a free port.
+    pub async fn start() -> Self {
+        Self::start_on(free_port()).await
+    }
+
+    /// Starts on `port` with fresh signing keys and waits until it is ready.
+    pub async fn start_on(port: u16) -> Self {
+        let mut child = Command::new("node")
+            .arg(fixture())
+            .env("PORT", port.to_string())
+            .env("OIDC_PROVIDER_MODULE", provider_module())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node must be installed to run the OIDC provider");
+        let stdout = child.stdout.take().expect("stdout");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        // Reads until "ready", then keeps draining so the provider never blocks on the pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.trim() == "ready" {
+                    let _ = ready_tx.send(());
+                }
+            }
+        });
+        let ready =
+            tokio::task::spawn_blocking(move || ready_rx.recv_timeout(Duration::from_secs(30)))
+                .await
+                .expect("wait task");
+        if ready.is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the OIDC provider did not become ready within 30 s");
+        }
+        Self {
+            issuer: format!("http://127.0.0.1:{port}"),
+            port,
+            child,
+        }
+    }
+
+    /// The JWKS URL.
+    pub fn jwks_url(&self) -> String {
+        format!("{}/jwks", self.issuer)
+    }
+
+    /// The userinfo URL.
+    pub fn userinfo_url(&self) -> String {
+        format!("{}/me", self.issuer)
+    }
+
+    /// The RFC 7662 introspection URL.
+    pub fn introspection_url(&self) -> String {
+        format!("{}/token/introspection", self.issuer)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the provider process, by its id.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {}", self.pid());
+    }
+
+    /// Kills the provider and waits until it has exited (its port is closed then).
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A client-credentials access token from the real token endpoint: a JWT for [`AUDIENCE`],
+    /// an opaque token for [`OPAQUE_AUDIENCE`].
+    pub async fn client_token(&self, client: &str, scope: &str, resource: &str) -> String {
+        let response: Value = reqwest::Client::new()
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(client, Some("secret"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", scope),
+                ("resource", resource),
+            ])
+            .send()
+            .await
+            .expect("token request")
+            .json()
+            .await
+            .expect("token response");
+        response["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token in {response}"))
+            .to_owned()
+    }
+
+    /// An end user's opaque access token, as the authorization-code flow would store it
+    /// (the fixture's `/test/user-token`); userinfo answers for it.
+    pub async fn user_token(&self, sub: &str, scope: &str) -> String {
+        let response: Value = reqwest::Client::new()
+            .post(format!("{}/test/user-token", self.issuer))
+            .form(&[("sub", sub), ("scope", scope)])
+            .send()
+            .await
+            .expect("user token request")
+            .json()
+            .await
+            .expect("user token response");
+        response["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        // A stopped process is killed too (SIGKILL needs no SIGCONT).
+        self.kill();
+    }
+}
