@@ -119,7 +119,7 @@ impl AuthSettings {
     /// issuer and when disabled.
     pub async fn external_verifier(&self) -> Result<Option<Arc<dyn TokenVerifier>>, ExampleError> {
         let config = |e: mcp_authz::ConfigError| ExampleError::Config {
-            reason: format!("identity provider: {e}"),
+            reason: format!("identity provider: {}", crate::error::with_causes(&e)),
         };
         let jwt = |builder: mcp_authz::JwtVerifierBuilder| {
             let builder = builder.refresh(self.jwks_refresh);

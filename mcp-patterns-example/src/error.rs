@@ -86,17 +86,7 @@ impl ExampleError {
     /// cannot be reached: `… error sending request for url (…): client error (Connect): tcp
     /// connect error: Connection refused`), for operators reading a start-up failure.
     pub fn report(&self) -> String {
-        let mut message = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(error) = cause {
-            let text = error.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            cause = error.source();
-        }
-        message
+        with_causes(self)
     }
 
     /// The tool result a caller sees for this error: an `isError` result with the message, so
@@ -117,4 +107,19 @@ impl ExampleError {
             _ => rmcp::ErrorData::internal_error(self.to_string(), None),
         }
     }
+}
+
+/// `error`'s message followed by those of its sources that it does not already show.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = error.source();
+    }
+    message
 }

@@ -1,6 +1,8 @@
 //! Issue 8, identity-provider faults through the reference server, with the real node
 //! `oidc-provider` (the fixture of mcp-authz's tests) and rmcp's client over HTTP:
 //!
+//! - the provider is down at start-up: start-up fails with a configuration error naming it
+//!   (JWT verifiers fetch the keys before serving);
 //! - the JWKS endpoint goes away after the keys were fetched: tokens signed by a cached key keep
 //!   working (also ones never seen before), a token naming an unknown `kid` gets a 401 at once,
 //!   and the server keeps serving;
@@ -20,7 +22,7 @@ use common::oidc::{AUDIENCE, INTROSPECTION_CLIENT, OPAQUE_AUDIENCE, OidcProvider
 use common::{app_names, call, connect, free_port};
 use mcp_authz::JwksRefresh;
 use mcp_patterns_example::auth::{AuthSettings, Identity};
-use mcp_patterns_example::{HttpOptions, RunningHttp, start_http};
+use mcp_patterns_example::{ExampleError, HttpOptions, RunningHttp, start_http};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -108,6 +110,36 @@ fn b64url(data: &[u8]) -> String {
         }
     }
     out
+}
+
+#[tokio::test]
+async fn idp_down_at_start_up_fails_start_up_with_a_clear_error() {
+    let port = free_port(); // nothing listens there
+    let jwks_url = format!("http://127.0.0.1:{port}/jwks");
+    let error = start_http(HttpOptions {
+        port: 0,
+        auth: AuthSettings {
+            identity: Identity::Jwks {
+                url: jwks_url.clone(),
+            },
+            ..AuthSettings::default()
+        },
+        ..HttpOptions::default()
+    })
+    .await
+    .expect_err("no keys, no start");
+    match &error {
+        ExampleError::Config { reason } => {
+            assert!(reason.starts_with("identity provider:"), "{reason}");
+            assert!(reason.contains(&jwks_url), "{reason}");
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+    assert!(
+        error.report().to_lowercase().contains("connect"),
+        "{}",
+        error.report()
+    );
 }
 
 #[tokio::test]
