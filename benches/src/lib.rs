@@ -1,1 +1,5 @@
-//! Benchmarks of mcp-patterns; see `benches/`.
+//! Benchmarks of mcp-patterns: the criterion suite in `benches/`, and a load generator for MCP
+//! servers over Streamable HTTP ([`load`], the `loadgen` binary) used by the side-by-side
+//! comparison with a Python FastMCP server (the `compare` binary, `scripts/bench-compare`).
+
+pub mod load;
