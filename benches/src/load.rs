@@ -223,6 +223,8 @@ pub struct LoadReport {
     pub error_samples: Vec<String>,
     /// Requests completed during the warm-up (not in any other figure).
     pub warmup_requests: u64,
+    /// Of which errors (their messages are sampled in `error_samples` too).
+    pub warmup_errors: u64,
     /// `requests / elapsed`.
     pub throughput_per_s: f64,
     /// Median latency.
@@ -252,6 +254,7 @@ impl LoadReport {
             "requests": self.requests,
             "errors": self.errors,
             "warmup_requests": self.warmup_requests,
+            "warmup_errors": self.warmup_errors,
             "throughput_per_s": self.throughput_per_s,
             "p50_ms": ms(self.p50),
             "p90_ms": ms(self.p90),
@@ -342,6 +345,7 @@ struct Shared {
     measured: AtomicU64,
     measured_errors: AtomicU64,
     warmup: AtomicU64,
+    warmup_errors: AtomicU64,
     samples: Mutex<Vec<String>>,
 }
 
@@ -502,6 +506,10 @@ async fn client_loop(client: Client, index: usize, shared: Arc<Shared>) -> Clien
         let end = Instant::now();
         if start < shared.measure_start {
             shared.warmup.fetch_add(1, Ordering::Relaxed);
+            if let Err(message) = outcome {
+                shared.warmup_errors.fetch_add(1, Ordering::Relaxed);
+                shared.sample(&format!("warm-up {}", op.label()), &message);
+            }
             continue;
         }
         if end > shared.window_end() || !shared.admit(end) {
@@ -608,6 +616,7 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         measured: AtomicU64::new(0),
         measured_errors: AtomicU64::new(0),
         warmup: AtomicU64::new(0),
+        warmup_errors: AtomicU64::new(0),
         samples: Mutex::new(Vec::new()),
     });
     let progress = config
@@ -686,6 +695,7 @@ fn report(config: &LoadConfig, shared: &Shared, results: Vec<ClientResult>) -> L
             .unwrap_or_else(PoisonError::into_inner)
             .clone(),
         warmup_requests: shared.warmup.load(Ordering::Relaxed),
+        warmup_errors: shared.warmup_errors.load(Ordering::Relaxed),
         throughput_per_s,
         p50,
         p90,
@@ -755,6 +765,7 @@ mod tests {
             measured: AtomicU64::new(0),
             measured_errors: AtomicU64::new(0),
             warmup: AtomicU64::new(0),
+            warmup_errors: AtomicU64::new(0),
             samples: Mutex::new(Vec::new()),
         };
         let mut rng = SplitMix(1);
