@@ -138,7 +138,7 @@ async fn a_refused_session_is_a_connect_error() {
     config.clients = 2;
     match load::run(&config).await {
         Err(LoadError::Connect { client, .. }) => {
-            assert_eq!(client, 1, "the second client's token")
+            assert_eq!(client, 1, "the second client's token");
         }
         other => panic!("expected a connect error, got {other:?}"),
     }
