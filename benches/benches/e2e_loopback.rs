@@ -1,0 +1,384 @@
+//! End to end over loopback Streamable HTTP: one cached `get_firewall_rule` call from rmcp's
+//! client (`StreamableHttpClientTransport` with a bearer header, one session reused) through
+//!
+//! - `bare_rmcp`: a bare rmcp server (axum + `StreamableHttpService`, no layers) whose tool of the
+//!   same name returns the same `AppFirewall` from an in-memory map — the baseline;
+//! - `full_stack_otel_off`: the reference server as `mcp_patterns_example::run::start_http`
+//!   starts it (Layer 1 `AuthLayer` verifying the development issuer's token, `AuthzHandler`,
+//!   mcp-cache in server scope, the `OtelHandler` without a subscriber, as with `--otel off`);
+//! - `full_stack_otel_on`: the same with tracing on (mcp-otel's pipeline, sampling 1, metrics on,
+//!   spans exported over OTLP HTTP/protobuf to a loopback sink that accepts them; no log lines).
+//!
+//! Each server runs on its own 2-worker tokio runtime (the traced one with mcp-otel's dispatcher
+//! on its threads); the client runs on a current-thread runtime driven by criterion. Ends with a
+//! table of ratios of criterion's median estimates from this run to the bare server.
+#![allow(missing_docs)]
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use criterion::Criterion;
+use mcp_otel::{SamplerConfig, TelemetryConfig, TraceExporter};
+use mcp_patterns_example::downstream::FirewallStore;
+use mcp_patterns_example::model::AppFirewall;
+use mcp_patterns_example::server::AppNameArgs;
+use mcp_patterns_example::{HttpOptions, RunningHttp, start_http, telemetry_layer};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ContentBlock, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use tokio::runtime::Runtime;
+use tokio_util::sync::CancellationToken;
+
+const APP: &str = "app-alpha";
+/// The demo user of the development issuer who may read `APP`.
+const USER: &str = "alice";
+const GROUP: &str = "e2e_loopback";
+
+/// The baseline: the same tool over the same data, no layers.
+#[derive(Clone)]
+struct BareFirewall {
+    rules: Arc<HashMap<String, AppFirewall>>,
+    tool_router: ToolRouter<Self>,
+}
+
+#[tool_router]
+impl BareFirewall {
+    #[tool(description = "Get the firewall rules of one application, by name (e.g. app-alpha)")]
+    async fn get_firewall_rule(
+        &self,
+        Parameters(AppNameArgs { app_name }): Parameters<AppNameArgs>,
+    ) -> Result<Json<AppFirewall>, CallToolResult> {
+        self.rules.get(&app_name).cloned().map(Json).ok_or_else(|| {
+            CallToolResult::error(vec![ContentBlock::text(format!(
+                "unknown application {app_name}"
+            ))])
+        })
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for BareFirewall {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+}
+
+/// A running axum app on a free loopback port, stopped by `ct`.
+struct Served {
+    url: String,
+    ct: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    /// Serves `app` until `ct` is cancelled.
+    async fn start(app: axum::Router, ct: CancellationToken) -> Self {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let task = tokio::spawn({
+            let ct = ct.clone();
+            async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(ct.cancelled_owned())
+                    .await;
+            }
+        });
+        Self { url, ct, task }
+    }
+
+    async fn shutdown(self) {
+        self.ct.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// The bare rmcp server on Streamable HTTP with rmcp's default (stateful) configuration, as the
+/// reference server uses it.
+async fn start_bare() -> Served {
+    let rules: HashMap<String, AppFirewall> = FirewallStore::seeded()
+        .all()
+        .into_iter()
+        .map(|app| (app.app_name.clone(), app))
+        .collect();
+    let handler = BareFirewall {
+        rules: Arc::new(rules),
+        tool_router: BareFirewall::tool_router(),
+    };
+    let ct = CancellationToken::new();
+    let service: StreamableHttpService<BareFirewall, LocalSessionManager> =
+        StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default().with_cancellation_token(ct.child_token()),
+        );
+    let mut served = Served::start(axum::Router::new().nest_service("/mcp", service), ct).await;
+    served.url.push_str("/mcp");
+    served
+}
+
+/// A loopback OTLP HTTP receiver that accepts every export (an empty protobuf response is a
+/// full success) and counts the requests.
+async fn start_otlp_sink(requests: Arc<AtomicU64>) -> Served {
+    let accept = move |body: axum::body::Bytes| {
+        let requests = Arc::clone(&requests);
+        async move {
+            requests.fetch_add(1, Ordering::Relaxed);
+            drop(body);
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+                Vec::<u8>::new(),
+            )
+        }
+    };
+    let app = axum::Router::new()
+        .route("/v1/traces", axum::routing::post(accept.clone()))
+        .route("/v1/metrics", axum::routing::post(accept));
+    Served::start(app, CancellationToken::new()).await
+}
+
+thread_local! {
+    static DISPATCH: RefCell<Option<tracing::dispatcher::DefaultGuard>> = const { RefCell::new(None) };
+}
+
+/// A 2-worker runtime for one server; with `dispatch`, every thread of it traces into it.
+fn server_runtime(dispatch: Option<tracing::Dispatch>) -> Runtime {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2).enable_all();
+    if let Some(dispatch) = dispatch {
+        builder
+            .on_thread_start(move || {
+                let guard = tracing::dispatcher::set_default(&dispatch);
+                DISPATCH.with(|slot| *slot.borrow_mut() = Some(guard));
+            })
+            .on_thread_stop(|| DISPATCH.with(|slot| drop(slot.borrow_mut().take())));
+    }
+    builder.build().expect("server runtime")
+}
+
+fn demo_token(server: &RunningHttp) -> String {
+    server
+        .demo_tokens
+        .iter()
+        .find(|(user, _)| user.subject == USER)
+        .map(|(_, token)| token.clone())
+        .expect("demo user")
+}
+
+fn full_stack_options(telemetry: Option<mcp_otel::OtelLayer>) -> HttpOptions {
+    HttpOptions {
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port: 0,
+        telemetry,
+        ..HttpOptions::default()
+    }
+}
+
+fn params() -> CallToolRequestParams {
+    let mut args = serde_json::Map::new();
+    args.insert("app_name".to_owned(), serde_json::Value::from(APP));
+    CallToolRequestParams::new("get_firewall_rule").with_arguments(args)
+}
+
+async fn connect(url: &str, token: &str) -> RunningService<RoleClient, ()> {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(token.to_owned()),
+    );
+    ().serve(transport).await.expect("initialize")
+}
+
+/// Connects, checks the call returns exactly `expected`, then measures it.
+fn measure(
+    c: &mut Criterion,
+    client_rt: &Runtime,
+    name: &str,
+    url: &str,
+    token: &str,
+    expected: &serde_json::Value,
+) {
+    let client = client_rt.block_on(connect(url, token));
+    let first = client_rt
+        .block_on(client.call_tool(params()))
+        .expect("tools/call");
+    assert_ne!(first.is_error, Some(true), "{name}: {first:?}");
+    assert_eq!(
+        first.structured_content.as_ref(),
+        Some(expected),
+        "{name} returns the same data as the others"
+    );
+    c.benchmark_group(GROUP)
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(5))
+        .bench_function(name, |b| {
+            b.to_async(client_rt)
+                .iter(|| async { client.call_tool(params()).await.expect("tools/call") });
+        });
+    client_rt.block_on(async {
+        let _ = client.cancel().await;
+    });
+}
+
+fn otel_config(sink: &str) -> TelemetryConfig {
+    let mut config = TelemetryConfig::new("mcp-patterns-example");
+    config.traces = TraceExporter::Otlp;
+    sink.clone_into(&mut config.otlp_endpoint);
+    config.sampler = SamplerConfig::AlwaysOn;
+    config.log_to_stderr = false;
+    config
+}
+
+/// Runs the full stack with `telemetry` on `rt`, measures it, reports its downstream requests.
+fn full_stack(
+    c: &mut Criterion,
+    client_rt: &Runtime,
+    rt: &Runtime,
+    name: &str,
+    telemetry: Option<mcp_otel::OtelLayer>,
+    expected: &serde_json::Value,
+) {
+    let server = rt
+        .block_on(start_http(full_stack_options(telemetry)))
+        .expect("reference server starts");
+    let requests = || server.downstream.as_ref().map_or(0, |d| d.store.requests());
+    let before = requests();
+    measure(
+        c,
+        client_rt,
+        name,
+        &server.mcp_url,
+        &demo_token(&server),
+        expected,
+    );
+    println!(
+        "{name}: {} downstream requests during the calls (cached: the data is fetched by \
+         refreshes only)",
+        requests() - before
+    );
+    rt.block_on(server.shutdown());
+}
+
+fn run(c: &mut Criterion) {
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let expected =
+        serde_json::to_value(FirewallStore::seeded().app(APP).expect("seeded app")).expect("json");
+
+    {
+        let rt = server_runtime(None);
+        let bare = rt.block_on(start_bare());
+        // The bare server ignores the header; it is sent so both see the same requests.
+        measure(c, &client_rt, "bare_rmcp", &bare.url, "unused", &expected);
+        rt.block_on(bare.shutdown());
+    }
+
+    full_stack(
+        c,
+        &client_rt,
+        &server_runtime(None),
+        "full_stack_otel_off",
+        None,
+        &expected,
+    );
+
+    let sink_requests = Arc::new(AtomicU64::new(0));
+    let sink_rt = server_runtime(None);
+    let sink = sink_rt.block_on(start_otlp_sink(Arc::clone(&sink_requests)));
+    let (guard, dispatch) = mcp_otel::build(&otel_config(&sink.url)).expect("telemetry");
+    let layer = telemetry_layer(guard.layer());
+    let rt = server_runtime(Some(dispatch));
+    full_stack(
+        c,
+        &client_rt,
+        &rt,
+        "full_stack_otel_on",
+        Some(layer),
+        &expected,
+    );
+    drop(rt);
+    guard.flush();
+    let stats = guard.stats();
+    println!(
+        "full_stack_otel_on: {} spans exported ({} failed) in {} OTLP requests",
+        stats.exported_spans,
+        stats.failed_spans,
+        sink_requests.load(Ordering::Relaxed)
+    );
+    assert!(stats.exported_spans > 0, "the traced server exported spans");
+    guard.shutdown();
+    sink_rt.block_on(sink.shutdown());
+}
+
+fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(target).join("criterion");
+    }
+    ["../target/criterion", "target/criterion"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| PathBuf::from("target/criterion"))
+}
+
+/// The median time (ns) criterion estimated for `GROUP/bench` in this run (written after `since`).
+fn median_ns(bench: &str, since: SystemTime) -> Option<f64> {
+    let path = criterion_dir()
+        .join(GROUP)
+        .join(bench)
+        .join("new")
+        .join("estimates.json");
+    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
+        return None;
+    }
+    let estimates: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    estimates["median"]["point_estimate"].as_f64()
+}
+
+fn report(since: SystemTime) {
+    println!("\n{GROUP}: one cached get_firewall_rule call, criterion median (ratio to bare rmcp)");
+    let Some(bare) = median_ns("bare_rmcp", since) else {
+        println!("  (no estimates in this run: run without --test)");
+        return;
+    };
+    let off = median_ns("full_stack_otel_off", since);
+    for name in ["bare_rmcp", "full_stack_otel_off", "full_stack_otel_on"] {
+        if let Some(ns) = median_ns(name, since) {
+            let vs_off = off.map_or(String::new(), |off| {
+                format!("  {:>5.2}x otel off", ns / off)
+            });
+            println!(
+                "  {name:<22} {:>8.1} us  {:>5.2}x bare{vs_off}",
+                ns / 1e3,
+                ns / bare
+            );
+        }
+    }
+}
+
+fn main() {
+    let since = SystemTime::now();
+    let mut criterion = Criterion::default().configure_from_args();
+    run(&mut criterion);
+    criterion.final_summary();
+    report(since);
+}
