@@ -2,4 +2,5 @@
 //! servers over Streamable HTTP ([`load`], the `loadgen` binary) used by the side-by-side
 //! comparison with a Python FastMCP server (the `compare` binary, `scripts/bench-compare`).
 
+pub mod compare;
 pub mod load;
