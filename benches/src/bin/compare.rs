@@ -42,19 +42,19 @@ struct Args {
     /// The directory of the Python server and plot script.
     #[arg(long, default_value = "benches/python")]
     python_dir: PathBuf,
-    /// Concurrency levels (clients), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
+    /// Concurrency levels (clients), comma-separated [default: 1,4,16,64; quick: 1,4,16].
+    #[arg(long, value_delimiter = ',')]
     levels: Vec<usize>,
-    /// Runs per server and level.
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
-    /// Measured seconds per run.
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
-    /// Warm-up seconds per run (not counted).
-    #[arg(long, default_value_t = 3.0)]
-    warmup: f64,
-    /// Quick mode: levels 1,4,16, 3 runs of 2 s after 1 s warm-up (overrides those options).
+    /// Runs per server and level [default: 3].
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Measured seconds per run [default: 10; quick: 2].
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Warm-up seconds per run, not counted [default: 3; quick: 1].
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// Quick mode: shorter defaults for trying it out (explicit options still win).
     #[arg(long)]
     quick: bool,
     /// The trace sampling ratio of both servers (parentbased_traceidratio).
@@ -247,19 +247,20 @@ async fn measure(
 ) -> Result<Vec<Measured>, String> {
     let seconds = |s: f64| Duration::try_from_secs_f64(s).map_err(|e| e.to_string());
     let mut runs = Vec::new();
-    for run in 1..=args.runs {
+    let total = args.runs.unwrap_or(3);
+    for run in 1..=total {
         for &clients in &args.levels {
             for server in servers {
                 let mut config = LoadConfig::new(server.url.clone());
                 config.bearers = tokens.to_vec();
                 config.clients = clients;
-                config.duration = seconds(args.duration)?;
-                config.warmup = seconds(args.warmup)?;
+                config.duration = seconds(args.duration.unwrap_or(10.0))?;
+                config.warmup = seconds(args.warmup.unwrap_or(3.0))?;
                 config.mix = Op::reference_mix(&["app-alpha".to_owned()]);
                 config.progress = true;
                 eprintln!(
-                    "run {run}/{}: {} server, {clients} clients",
-                    args.runs, server.name
+                    "run {run}/{total}: {} server, {clients} clients",
+                    server.name
                 );
                 let report = load::run(&config)
                     .await
@@ -533,13 +534,18 @@ fn check_inputs(args: &Args) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args = Args::parse();
-    if args.quick {
-        args.levels = vec![1, 4, 16];
-        args.runs = 3;
-        args.duration = 2.0;
-        args.warmup = 1.0;
-    }
+    let args = Args::parse();
+    let args = Args {
+        levels: match (args.levels.is_empty(), args.quick) {
+            (false, _) => args.levels,
+            (true, true) => vec![1, 4, 16],
+            (true, false) => vec![1, 4, 16, 64],
+        },
+        runs: Some(args.runs.unwrap_or(3).max(1)),
+        duration: Some(args.duration.unwrap_or(if args.quick { 2.0 } else { 10.0 })),
+        warmup: Some(args.warmup.unwrap_or(if args.quick { 1.0 } else { 3.0 })),
+        ..args
+    };
     if let Err(message) = check_inputs(&args) {
         eprintln!("compare: {message}");
         return ExitCode::FAILURE;
