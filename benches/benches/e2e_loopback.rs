@@ -9,9 +9,12 @@
 //! - `full_stack_otel_on`: the same with tracing on (mcp-otel's pipeline, sampling 1, metrics on,
 //!   spans exported over OTLP HTTP/protobuf to a loopback sink that accepts them; no log lines).
 //!
-//! Each server runs on its own 2-worker tokio runtime (the traced one with mcp-otel's dispatcher
-//! on its threads); the client runs on a current-thread runtime driven by criterion. Ends with a
-//! table of ratios of criterion's median estimates from this run to the bare server.
+//! The three servers run at once, each on its own 2-worker tokio runtime (the traced one with
+//! mcp-otel's dispatcher on its threads); the clients run on a current-thread runtime driven by
+//! criterion. After the criterion benches, the same calls run interleaved (one to each server per
+//! round, 3000 rounds after 200 warm-up rounds), so that load from other processes on a shared
+//! machine hits all three alike. Ends with the ratios to the bare server of both: criterion's
+//! median estimates from this run, and the interleaved medians.
 #![allow(missing_docs)]
 
 use std::cell::RefCell;
@@ -20,7 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use criterion::Criterion;
 use mcp_otel::{SamplerConfig, TelemetryConfig, TraceExporter};
@@ -46,6 +49,7 @@ const APP: &str = "app-alpha";
 /// The demo user of the development issuer who may read `APP`.
 const USER: &str = "alice";
 const GROUP: &str = "e2e_loopback";
+const NAMES: [&str; 3] = ["bare_rmcp", "full_stack_otel_off", "full_stack_otel_on"];
 
 /// The baseline: the same tool over the same data, no layers.
 #[derive(Clone)]
@@ -201,15 +205,14 @@ async fn connect(url: &str, token: &str) -> RunningService<RoleClient, ()> {
     ().serve(transport).await.expect("initialize")
 }
 
-/// Connects, checks the call returns exactly `expected`, then measures it.
-fn measure(
-    c: &mut Criterion,
+/// Connects and checks the call returns exactly `expected`.
+fn client(
     client_rt: &Runtime,
     name: &str,
     url: &str,
     token: &str,
     expected: &serde_json::Value,
-) {
+) -> RunningService<RoleClient, ()> {
     let client = client_rt.block_on(connect(url, token));
     let first = client_rt
         .block_on(client.call_tool(params()))
@@ -220,6 +223,15 @@ fn measure(
         Some(expected),
         "{name} returns the same data as the others"
     );
+    client
+}
+
+fn measure(
+    c: &mut Criterion,
+    client_rt: &Runtime,
+    name: &str,
+    client: &RunningService<RoleClient, ()>,
+) {
     c.benchmark_group(GROUP)
         .sample_size(30)
         .warm_up_time(Duration::from_secs(2))
@@ -228,9 +240,38 @@ fn measure(
             b.to_async(client_rt)
                 .iter(|| async { client.call_tool(params()).await.expect("tools/call") });
         });
-    client_rt.block_on(async {
-        let _ = client.cancel().await;
-    });
+}
+
+/// The same calls, interleaved: round after round, one call to each server (starting with a
+/// different one each round), so that load from elsewhere on the machine hits all of them alike.
+/// Returns each target's median latency in ns.
+fn interleaved(
+    client_rt: &Runtime,
+    targets: &[(&str, RunningService<RoleClient, ()>)],
+    warm_up: usize,
+    rounds: usize,
+) -> Vec<f64> {
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); targets.len()];
+    for round in 0..warm_up + rounds {
+        for k in 0..targets.len() {
+            let i = (round + k) % targets.len();
+            let start = Instant::now();
+            client_rt
+                .block_on(targets[i].1.call_tool(params()))
+                .expect("tools/call");
+            let elapsed = start.elapsed();
+            if round >= warm_up {
+                samples[i].push(elapsed.as_secs_f64() * 1e9);
+            }
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut s| {
+            s.sort_by(f64::total_cmp);
+            s.get(s.len() / 2).copied().unwrap_or(f64::NAN)
+        })
+        .collect()
 }
 
 fn otel_config(sink: &str) -> TelemetryConfig {
@@ -242,36 +283,6 @@ fn otel_config(sink: &str) -> TelemetryConfig {
     config
 }
 
-/// Runs the full stack with `telemetry` on `rt`, measures it, reports its downstream requests.
-fn full_stack(
-    c: &mut Criterion,
-    client_rt: &Runtime,
-    rt: &Runtime,
-    name: &str,
-    telemetry: Option<mcp_otel::OtelLayer>,
-    expected: &serde_json::Value,
-) {
-    let server = rt
-        .block_on(start_http(full_stack_options(telemetry)))
-        .expect("reference server starts");
-    let requests = || server.downstream.as_ref().map_or(0, |d| d.store.requests());
-    let before = requests();
-    measure(
-        c,
-        client_rt,
-        name,
-        &server.mcp_url,
-        &demo_token(&server),
-        expected,
-    );
-    println!(
-        "{name}: {} downstream requests during the calls (cached: the data is fetched by \
-         refreshes only)",
-        requests() - before
-    );
-    rt.block_on(server.shutdown());
-}
-
 fn run(c: &mut Criterion) {
     let client_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -280,38 +291,99 @@ fn run(c: &mut Criterion) {
     let expected =
         serde_json::to_value(FirewallStore::seeded().app(APP).expect("seeded app")).expect("json");
 
-    {
-        let rt = server_runtime(None);
-        let bare = rt.block_on(start_bare());
-        // The bare server ignores the header; it is sent so both see the same requests.
-        measure(c, &client_rt, "bare_rmcp", &bare.url, "unused", &expected);
-        rt.block_on(bare.shutdown());
-    }
-
-    full_stack(
-        c,
-        &client_rt,
-        &server_runtime(None),
-        "full_stack_otel_off",
-        None,
-        &expected,
-    );
-
+    // tracing caches each callsite's interest when it is first hit; while only one dispatcher
+    // is registered, that is decided by the default of the thread that hits it first, so a span
+    // first created on an untraced server's thread would stay disabled on the traced server's
+    // threads too. A second registered dispatcher (that enables nothing) makes tracing ask every
+    // registered dispatcher instead.
+    let _every_dispatcher = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    // All three servers run at once, each on its own runtime.
+    let bare_rt = server_runtime(None);
+    let bare = bare_rt.block_on(start_bare());
+    let off_rt = server_runtime(None);
+    let off = off_rt
+        .block_on(start_http(full_stack_options(None)))
+        .expect("reference server starts");
     let sink_requests = Arc::new(AtomicU64::new(0));
     let sink_rt = server_runtime(None);
     let sink = sink_rt.block_on(start_otlp_sink(Arc::clone(&sink_requests)));
     let (guard, dispatch) = mcp_otel::build(&otel_config(&sink.url)).expect("telemetry");
-    let layer = telemetry_layer(guard.layer());
-    let rt = server_runtime(Some(dispatch));
-    full_stack(
-        c,
-        &client_rt,
-        &rt,
-        "full_stack_otel_on",
-        Some(layer),
-        &expected,
+    let on_rt = server_runtime(Some(dispatch));
+    let on = on_rt
+        .block_on(start_http(full_stack_options(Some(telemetry_layer(
+            guard.layer(),
+        )))))
+        .expect("traced reference server starts");
+
+    let downstream =
+        |server: &RunningHttp| server.downstream.as_ref().map_or(0, |d| d.store.requests());
+    let before = [downstream(&off), downstream(&on)];
+    // The bare server ignores the header; it is sent so that all see the same requests.
+    let targets = [
+        (
+            NAMES[0],
+            client(
+                &client_rt,
+                NAMES[0],
+                &bare.url,
+                &demo_token(&off),
+                &expected,
+            ),
+        ),
+        (
+            NAMES[1],
+            client(
+                &client_rt,
+                NAMES[1],
+                &off.mcp_url,
+                &demo_token(&off),
+                &expected,
+            ),
+        ),
+        (
+            NAMES[2],
+            client(
+                &client_rt,
+                NAMES[2],
+                &on.mcp_url,
+                &demo_token(&on),
+                &expected,
+            ),
+        ),
+    ];
+    for (name, client) in &targets {
+        measure(c, &client_rt, name, client);
+    }
+    let (warm_up, rounds) = if bench_mode() { (200, 3000) } else { (1, 2) };
+    let medians = interleaved(&client_rt, &targets, warm_up, rounds);
+    println!(
+        "\n{GROUP} interleaved ({rounds} rounds of one call to each server, {warm_up} warm-up \
+         rounds excluded): median per call (ratio to bare rmcp, to OTel off)"
     );
-    drop(rt);
+    for (name, ns) in NAMES.iter().zip(&medians) {
+        println!(
+            "  {name:<22} {:>8.1} us  {:>5.2}x bare  {:>5.2}x otel off",
+            ns / 1e3,
+            ns / medians[0],
+            ns / medians[1]
+        );
+    }
+    println!(
+        "downstream requests during the calls: {} (otel off), {} (otel on) — cached, the data \
+         is fetched by refreshes only",
+        downstream(&off) - before[0],
+        downstream(&on) - before[1]
+    );
+    for (_, client) in targets {
+        client_rt.block_on(async {
+            let _ = client.cancel().await;
+        });
+    }
+
+    bare_rt.block_on(bare.shutdown());
+    off_rt.block_on(off.shutdown());
+    on_rt.block_on(on.shutdown());
+    drop(on_rt);
     guard.flush();
     let stats = guard.stats();
     println!(
@@ -323,6 +395,12 @@ fn run(c: &mut Criterion) {
     assert!(stats.exported_spans > 0, "the traced server exported spans");
     guard.shutdown();
     sink_rt.block_on(sink.shutdown());
+}
+
+/// Whether this is a measuring run (`cargo bench`), not criterion's test mode.
+fn bench_mode() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
 }
 
 fn criterion_dir() -> PathBuf {
@@ -361,7 +439,7 @@ fn report(since: SystemTime) {
         return;
     };
     let off = median_ns("full_stack_otel_off", since);
-    for name in ["bare_rmcp", "full_stack_otel_off", "full_stack_otel_on"] {
+    for name in NAMES {
         if let Some(ns) = median_ns(name, since) {
             let vs_off = off.map_or(String::new(), |off| {
                 format!("  {:>5.2}x otel off", ns / off)
