@@ -356,18 +356,7 @@ fn run(c: &mut Criterion) {
     }
     let (warm_up, rounds) = if bench_mode() { (200, 3000) } else { (1, 2) };
     let medians = interleaved(&client_rt, &targets, warm_up, rounds);
-    println!(
-        "\n{GROUP} interleaved ({rounds} rounds of one call to each server, {warm_up} warm-up \
-         rounds excluded): median per call (ratio to bare rmcp, to OTel off)"
-    );
-    for (name, ns) in NAMES.iter().zip(&medians) {
-        println!(
-            "  {name:<22} {:>8.1} us  {:>5.2}x bare  {:>5.2}x otel off",
-            ns / 1e3,
-            ns / medians[0],
-            ns / medians[1]
-        );
-    }
+    print_interleaved(&medians, warm_up, rounds);
     println!(
         "downstream requests during the calls: {} (otel off), {} (otel on) — cached, the data \
          is fetched by refreshes only",
@@ -395,6 +384,21 @@ fn run(c: &mut Criterion) {
     assert!(stats.exported_spans > 0, "the traced server exported spans");
     guard.shutdown();
     sink_rt.block_on(sink.shutdown());
+}
+
+fn print_interleaved(medians: &[f64], warm_up: usize, rounds: usize) {
+    println!(
+        "\n{GROUP} interleaved ({rounds} rounds of one call to each server, {warm_up} warm-up \
+         rounds excluded): median per call (ratio to bare rmcp, to OTel off)"
+    );
+    for (name, ns) in NAMES.iter().zip(medians) {
+        println!(
+            "  {name:<22} {:>8.1} us  {:>5.2}x bare  {:>5.2}x otel off",
+            ns / 1e3,
+            ns / medians[0],
+            ns / medians[1]
+        );
+    }
 }
 
 /// Whether this is a measuring run (`cargo bench`), not criterion's test mode.
