@@ -148,8 +148,8 @@ async fn abandon_sessions(url: &str, token: &str, count: usize) {
 
 struct Figures {
     reports: Vec<LoadReport>,
-    rss_after_warmup: u64,
-    rss_end: u64,
+    /// (seconds after the warm-up, resident bytes).
+    rss_series: Vec<(u64, u64)>,
     downstream_during_load: u64,
 }
 
@@ -196,18 +196,24 @@ async fn scenario(scope: CacheScope, clients: usize, secs: u64) -> Figures {
         ..LoadConfig::new(server.mcp_url.clone())
     });
 
-    // RSS right after the warm-up and at the end of the measured window, sampled in-process
-    // (server and clients: a leak in either shows).
+    // RSS right after the warm-up, then every 5 s, and at the end of the measured window,
+    // sampled in-process (server and clients: a leak in either shows).
     let sampler = tokio::spawn(async move {
         tokio::time::sleep(warmup + Duration::from_millis(500)).await;
-        let after_warmup = rss_bytes();
-        tokio::time::sleep(duration.saturating_sub(Duration::from_secs(1))).await;
-        (after_warmup, rss_bytes())
+        let start = Instant::now();
+        let window = duration.saturating_sub(Duration::from_secs(1));
+        let mut series = vec![(0, rss_bytes())];
+        while start.elapsed() < window {
+            tokio::time::sleep(Duration::from_secs(5).min(window.saturating_sub(start.elapsed())))
+                .await;
+            series.push((start.elapsed().as_secs(), rss_bytes()));
+        }
+        series
     });
     let requests_before = downstream.store.requests();
     let reports = futures::future::join_all(configs.iter().map(load::run)).await;
     let downstream_during_load = downstream.store.requests() - requests_before;
-    let (rss_after_warmup, rss_end) = sampler.await.expect("sampler");
+    let rss_series = sampler.await.expect("sampler");
     let reports: Vec<LoadReport> = reports.into_iter().map(|r| r.expect("load run")).collect();
 
     // Every client ended its session on the way out.
@@ -250,8 +256,7 @@ async fn scenario(scope: CacheScope, clients: usize, secs: u64) -> Figures {
     downstream.shutdown().await;
     Figures {
         reports,
-        rss_after_warmup,
-        rss_end,
+        rss_series,
         downstream_during_load,
     }
 }
@@ -289,16 +294,22 @@ fn run_scope(scope: CacheScope) {
         .unwrap_or_default();
     let p50 = figures.reports[0].p50;
     #[allow(clippy::cast_precision_loss)]
-    let (start_mib, end_mib) = (
-        figures.rss_after_warmup as f64 / MIB,
-        figures.rss_end as f64 / MIB,
-    );
+    let mib = |bytes: u64| bytes as f64 / MIB;
+    let rss_after_warmup = figures.rss_series.first().map_or(0, |s| s.1);
+    let rss_end = figures.rss_series.last().map_or(0, |s| s.1);
+    let (start_mib, end_mib) = (mib(rss_after_warmup), mib(rss_end));
+    let series: Vec<String> = figures
+        .rss_series
+        .iter()
+        .map(|(t, bytes)| format!("{t}s {:.1}", mib(*bytes)))
+        .collect();
     println!(
         "load {scope:?}: {clients} clients, {secs} s: {requests} calls ({warmup_requests} in \
          warm-up), {errors} errors, {throughput:.0} calls/s, p50 {p50:?} (one user's clients), \
          worst p99 {p99:?}; RSS {start_mib:.1} MiB after warm-up, {end_mib:.1} MiB at the end; \
-         {} downstream requests during the load",
-        figures.downstream_during_load
+         {} downstream requests during the load; RSS MiB over time: {}",
+        figures.downstream_during_load,
+        series.join(", ")
     );
 
     assert_eq!(errors, 0, "errors under load: {samples:?}");
@@ -312,9 +323,9 @@ fn run_scope(scope: CacheScope) {
         "only {} downstream requests in {secs} s of load with a 1 s TTL",
         figures.downstream_during_load
     );
-    let allowed = figures.rss_after_warmup / 10 + 16 * 1024 * 1024;
+    let allowed = rss_after_warmup / 10 + 16 * 1024 * 1024;
     assert!(
-        figures.rss_end <= figures.rss_after_warmup + allowed,
+        rss_end <= rss_after_warmup + allowed,
         "resident memory grew from {start_mib:.1} MiB to {end_mib:.1} MiB under steady load"
     );
 }
