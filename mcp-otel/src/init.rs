@@ -743,6 +743,14 @@ fn batch<E: SpanExporter + 'static>(
 /// [`tracing::Dispatch`] (registry + `EnvFilter` + fmt with trace ids + OpenTelemetry layer)
 /// that you install yourself, e.g. with `tracing::subscriber::set_default` in a test.
 ///
+/// A pitfall of scoped dispatchers: `tracing` caches each callsite's interest when the callsite is
+/// first hit. While this is the only dispatcher ever created, a span first hit on a thread
+/// *without* it (another test's server, a runtime thread that did not call `set_default`) is
+/// cached as disabled everywhere, and its spans are silently missing from the export. Keep a
+/// second dispatcher alive (`tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default())`)
+/// so `tracing` asks every dispatcher instead, and install the returned one on every thread that
+/// runs traced work (e.g. `tokio::runtime::Builder::on_thread_start`).
+///
 /// Export happens on the batch processor's own thread: requests only enqueue finished spans
 /// (dropped when the queue of [`max_queue_size`](TelemetryConfig::max_queue_size) is full), so a
 /// slow or unreachable collector never blocks them.
