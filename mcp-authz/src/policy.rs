@@ -295,19 +295,20 @@ impl Requirement {
 
     /// Checks `principal`; the denial names what is missing.
     pub fn check(&self, principal: &Principal) -> Decision {
-        let missing: Vec<&String> = self
-            .scopes
-            .iter()
-            .filter(|s| !principal.has_scope(s))
-            .collect();
-        if !missing.is_empty() {
-            return Decision::deny(format!("requires scope {}", join(missing.into_iter())));
-        }
-        if !self.roles.is_empty() && !self.roles.iter().any(|r| principal.has_role(r)) {
-            return Decision::deny(format!("requires role {}", self.roles.join(" or ")));
-        }
-        Decision::Allow
+        check_requirement(&self.scopes, &self.roles, principal)
     }
+}
+
+/// All of `scopes` and one of `roles` (if any); the denial names what is missing.
+fn check_requirement(scopes: &[String], roles: &[String], principal: &Principal) -> Decision {
+    if scopes.iter().any(|s| !principal.has_scope(s)) {
+        let missing = scopes.iter().filter(|s| !principal.has_scope(s));
+        return Decision::deny(format!("requires scope {}", join(missing)));
+    }
+    if !roles.is_empty() && !roles.iter().any(|r| principal.has_role(r)) {
+        return Decision::deny(format!("requires role {}", roles.join(" or ")));
+    }
+    Decision::Allow
 }
 
 /// The rule for one tool, resource or prompt: what invoking it requires and, optionally, a
@@ -349,11 +350,7 @@ impl Rule {
     fn check(&self, action: Action, principal: &Principal) -> Decision {
         match (action, &self.visible) {
             (Action::List, Some(visible)) => visible.check(principal),
-            _ => Requirement {
-                scopes: self.scopes.clone(),
-                roles: self.roles.clone(),
-            }
-            .check(principal),
+            _ => check_requirement(&self.scopes, &self.roles, principal),
         }
     }
 }
