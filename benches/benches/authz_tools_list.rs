@@ -13,8 +13,8 @@
 //! Ends with a table of ratios of criterion's median estimates from this run to the unfiltered list.
 #![allow(missing_docs)]
 
+use mcp_patterns_benches::estimates::median_ns;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -164,35 +164,6 @@ fn bench_size<H: ServerHandler + Clone>(
     rt.block_on(async {
         let _ = client.cancel().await;
     });
-}
-
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
-    }
-    ["../target/criterion", "target/criterion"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| PathBuf::from("target/criterion"))
-}
-
-/// The median time (ns) criterion estimated for `group/bench` in this run (written after `since`).
-fn median_ns(group: &str, bench: &str, since: SystemTime) -> Option<f64> {
-    let path = criterion_dir()
-        .join(group)
-        .join(bench)
-        .join("new")
-        .join("estimates.json");
-    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
-        return None;
-    }
-    let estimates: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    estimates["median"]["point_estimate"].as_f64()
 }
 
 fn report(since: SystemTime) {

@@ -5,8 +5,8 @@
 //! table of ratios of criterion's mean estimates from the same run.
 #![allow(missing_docs)]
 
+use mcp_patterns_benches::estimates::mean_ns;
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use criterion::Criterion;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -34,31 +34,6 @@ fn token(alg: Algorithm, kid: &str, key: &EncodingKey) -> String {
     let mut header = Header::new(alg);
     header.kid = Some(kid.into());
     jsonwebtoken::encode(&header, &claims, key).expect("sign")
-}
-
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
-    }
-    ["../target/criterion", "target/criterion"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| PathBuf::from("target/criterion"))
-}
-
-fn mean_ns(group: &str, bench: &str) -> Option<f64> {
-    let path = criterion_dir()
-        .join(group)
-        .join(bench)
-        .join("new")
-        .join("estimates.json");
-    let estimates: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    estimates["mean"]["point_estimate"].as_f64()
 }
 
 fn main() {

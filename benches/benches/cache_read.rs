@@ -5,9 +5,9 @@
 //! estimates from the same run.
 #![allow(missing_docs)]
 
+use mcp_patterns_benches::estimates::mean_ns;
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::{Arc, Barrier, RwLock};
 use std::time::{Duration, Instant};
 
@@ -22,33 +22,6 @@ const KEY: &str = "app-500";
 
 fn data() -> Rules {
     (0..1000).map(|i| (format!("app-{i}"), i)).collect()
-}
-
-/// Criterion's output directory, found the way criterion finds it.
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
-    }
-    ["../target/criterion", "target/criterion"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| PathBuf::from("target/criterion"))
-}
-
-/// The mean time (ns) criterion estimated for `group/bench` in this run.
-fn mean_ns(group: &str, bench: &str) -> Option<f64> {
-    let path = criterion_dir()
-        .join(group)
-        .join(bench)
-        .join("new")
-        .join("estimates.json");
-    let estimates: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    estimates["mean"]["point_estimate"].as_f64()
 }
 
 /// Runs `read` `iters` times on each of `threads` threads started together; returns the

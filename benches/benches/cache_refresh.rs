@@ -11,9 +11,9 @@
 //! for refresh cost, to the idle read for reads during a refresh).
 #![allow(missing_docs)]
 
+use mcp_patterns_benches::estimates::median_ns;
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -201,37 +201,6 @@ fn read_during_refresh(c: &mut Criterion) {
         "read_100k: {refreshed} cache refreshes and {rebuilt} raw rebuilds of {BIG} items ran \
          during the reads"
     );
-}
-
-/// Criterion's output directory, found the way criterion finds it.
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
-    }
-    ["../target/criterion", "target/criterion"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| PathBuf::from("target/criterion"))
-}
-
-/// The median time (ns) criterion estimated for `group/bench` in this run (written after
-/// `since`; older estimates, e.g. from a previous run when this one is `--test`, are ignored).
-fn median_ns(group: &str, bench: &str, since: SystemTime) -> Option<f64> {
-    let path = criterion_dir()
-        .join(group)
-        .join(bench)
-        .join("new")
-        .join("estimates.json");
-    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
-        return None;
-    }
-    let estimates: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    estimates["median"]["point_estimate"].as_f64()
 }
 
 fn report(since: SystemTime) {

@@ -20,7 +20,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -407,33 +406,9 @@ fn bench_mode() -> bool {
     args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
 }
 
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
-    }
-    ["../target/criterion", "target/criterion"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| PathBuf::from("target/criterion"))
-}
-
-/// The median time (ns) criterion estimated for `GROUP/bench` in this run (written after `since`).
+/// The median time (ns) criterion estimated for `GROUP/bench` in this run.
 fn median_ns(bench: &str, since: SystemTime) -> Option<f64> {
-    let path = criterion_dir()
-        .join(GROUP)
-        .join(bench)
-        .join("new")
-        .join("estimates.json");
-    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
-        return None;
-    }
-    let estimates: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    estimates["median"]["point_estimate"].as_f64()
+    mcp_patterns_benches::estimates::median_ns(GROUP, bench, since)
 }
 
 fn report(since: SystemTime) {

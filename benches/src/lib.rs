@@ -3,4 +3,5 @@
 //! comparison with a Python FastMCP server (the `compare` binary, `scripts/bench-compare`).
 
 pub mod compare;
+pub mod estimates;
 pub mod load;
