@@ -5,6 +5,7 @@
 //! memory from one scenario cannot hide another's. Ratios are to the server scope.
 #![allow(missing_docs)]
 
+use mcp_patterns_benches::rss_bytes;
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Arc;
@@ -48,16 +49,6 @@ fn rules(apps: impl Iterator<Item = usize>) -> Rules {
 
 fn user_apps(user: usize) -> impl Iterator<Item = usize> {
     (0..APPS_PER_USER).map(move |i| (user * APPS_PER_USER + i) % APPS)
-}
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
 }
 
 fn manual() -> CacheConfig {

@@ -5,6 +5,7 @@
 //! the server scope.
 #![allow(missing_docs)]
 
+use mcp_patterns_benches::rss_bytes;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::process::Command;
@@ -18,16 +19,6 @@ const RULES_PER_APP: usize = 50;
 const USERS: usize = 50;
 const APPS_PER_USER: usize = 10;
 const ENV: &str = "MCP_EXAMPLE_SCOPE";
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 4096
-}
 
 fn caller(user: usize) -> Caller {
     let apps: Vec<(String, BTreeSet<String>)> = (0..APPS_PER_USER)
