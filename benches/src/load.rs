@@ -350,6 +350,26 @@ struct Shared {
 }
 
 impl Shared {
+    /// The state of one run of `config` whose measured window starts at `measure_start`.
+    fn new(config: &LoadConfig, measure_start: Instant) -> Self {
+        let mix: Vec<(u32, Op)> = config.mix.iter().filter(|(w, _)| *w > 0).cloned().collect();
+        Self {
+            total_weight: mix.iter().map(|(w, _)| u64::from(*w)).sum(),
+            mix,
+            measure_start,
+            measure_end: measure_start + config.duration,
+            max_requests: config.max_requests,
+            request_timeout: config.request_timeout,
+            stopped: AtomicBool::new(false),
+            stopped_at_ns: AtomicU64::new(0),
+            measured: AtomicU64::new(0),
+            measured_errors: AtomicU64::new(0),
+            warmup: AtomicU64::new(0),
+            warmup_errors: AtomicU64::new(0),
+            samples: Mutex::new(Vec::new()),
+        }
+    }
+
     fn pick(&self, rng: &mut SplitMix) -> usize {
         let mut r = rng.next() % self.total_weight;
         for (index, (weight, _)) in self.mix.iter().enumerate() {
@@ -604,21 +624,7 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
 
     let start = Instant::now();
     let measure_start = start + config.warmup;
-    let shared = Arc::new(Shared {
-        mix: config.mix.iter().filter(|(w, _)| *w > 0).cloned().collect(),
-        total_weight,
-        measure_start,
-        measure_end: measure_start + config.duration,
-        max_requests: config.max_requests,
-        request_timeout: config.request_timeout,
-        stopped: AtomicBool::new(false),
-        stopped_at_ns: AtomicU64::new(0),
-        measured: AtomicU64::new(0),
-        measured_errors: AtomicU64::new(0),
-        warmup: AtomicU64::new(0),
-        warmup_errors: AtomicU64::new(0),
-        samples: Mutex::new(Vec::new()),
-    });
+    let shared = Arc::new(Shared::new(config, measure_start));
     let progress = config
         .progress
         .then(|| tokio::spawn(progress_loop(shared.clone(), config.clients, start)));
@@ -753,21 +759,12 @@ mod tests {
 
     #[test]
     fn pick_follows_the_weights() {
-        let shared = Shared {
+        let config = LoadConfig {
             mix: vec![(3, Op::ListTools), (1, Op::ListResources)],
-            total_weight: 4,
-            measure_start: Instant::now(),
-            measure_end: Instant::now(),
-            max_requests: None,
-            request_timeout: Duration::from_secs(1),
-            stopped: AtomicBool::new(false),
-            stopped_at_ns: AtomicU64::new(0),
-            measured: AtomicU64::new(0),
-            measured_errors: AtomicU64::new(0),
-            warmup: AtomicU64::new(0),
-            warmup_errors: AtomicU64::new(0),
-            samples: Mutex::new(Vec::new()),
+            ..LoadConfig::new("http://127.0.0.1:1/mcp")
         };
+        let shared = Shared::new(&config, Instant::now());
+        assert_eq!(shared.total_weight, 4);
         let mut rng = SplitMix(1);
         let first = (0..40_000).filter(|_| shared.pick(&mut rng) == 0).count();
         assert!((29_000..31_000).contains(&first), "{first} of 40000");
