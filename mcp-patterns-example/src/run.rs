@@ -205,14 +205,15 @@ async fn resolve_identity(auth: &AuthSettings, audience: &str) -> Result<Identit
     }
 }
 
-/// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
-pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleError> {
+/// Refuses a non-loopback bind with an identity source that gives access to anyone who can
+/// reach the port, unless [`HttpOptions::insecure_public_bind`] says so.
+fn check_bind(options: &HttpOptions) -> Result<(), ExampleError> {
     let open_identity = matches!(
         options.auth.identity,
         IdentitySource::Development | IdentitySource::Disabled
     );
     if !options.bind.is_loopback() && open_identity && !options.insecure_public_bind {
-        return Err(ExampleError::Config {
+        Err(ExampleError::Config {
             reason: format!(
                 "refusing to bind {} with {}: anyone who can reach the port would get access. \
                  Configure a real identity provider (--oidc-issuer, --jwks-url, \
@@ -224,8 +225,15 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                     "the development token issuer (its demo tokens are printed)"
                 }
             ),
-        });
+        })
+    } else {
+        Ok(())
     }
+}
+
+/// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
+pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleError> {
+    check_bind(&options)?;
     let (client, downstream) = downstream_for(options.downstream_url.as_deref()).await?;
     let bound = Bound::bind(SocketAddr::new(options.bind, options.port)).await?;
     let local_addr = bound.local_addr;
