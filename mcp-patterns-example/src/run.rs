@@ -45,6 +45,10 @@ pub struct HttpOptions {
     /// its session (HTTP `DELETE`) frees it at once. 5 minutes by default; `None` keeps idle
     /// sessions until shutdown.
     pub session_idle_timeout: Option<Duration>,
+    /// INSECURE, for testing evaluators only: every caller gets every application's rules (the
+    /// server's per-application data filter is off; token verification and the tool policy
+    /// stay on). Default `false`. See [`FirewallServer::without_data_filter`].
+    pub insecure_no_data_filter: bool,
 }
 
 /// The default [`HttpOptions::session_idle_timeout`].
@@ -60,6 +64,7 @@ impl Default for HttpOptions {
             auth: AuthSettings::default(),
             telemetry: None,
             session_idle_timeout: Some(DEFAULT_SESSION_IDLE_TIMEOUT),
+            insecure_no_data_filter: false,
         }
     }
 }
@@ -215,9 +220,12 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
             axum::Router::new().nest_service("/mcp", service)
         }
         Some(verifier) => {
-            let server = FirewallServer::with_callers(data, client.clone(), |context| {
+            let mut server = FirewallServer::with_callers(data, client.clone(), |context| {
                 principal_from(context).map(Caller::from_principal)
             });
+            if options.insecure_no_data_filter {
+                server = server.without_data_filter();
+            }
             let handler = AuthzHandler::builder(server)
                 .policy(options.auth.policy()?)
                 .build();
