@@ -130,14 +130,16 @@ impl FirewallServer {
         }
     }
 
-    /// INSECURE, for testing evaluators only: this server answers every caller with every
-    /// application's rules, as if each were entitled to all of them (tools, resources and the
-    /// resource list). Who the caller is, the admin role and the tool policy still apply. It
-    /// exists so that an entitlement-leak check over the traces (`scripts/evals`) can be shown
-    /// to catch a server whose data filter is broken; never serve real users with it.
+    /// Whether each caller sees only the applications they are entitled to: `true`, the
+    /// default. `false` is INSECURE, for testing evaluators only: the server then answers every
+    /// caller with every application's rules, as if each were entitled to all of them (tools,
+    /// resources and the resource list), while who the caller is, the admin role and the tool
+    /// policy still apply. It exists so that an entitlement-leak check over the traces
+    /// (`scripts/evals`) can be shown to catch a server whose data filter is broken; never
+    /// serve real users with it.
     #[must_use]
-    pub fn without_data_filter(mut self) -> Self {
-        self.data_filter = false;
+    pub fn data_filter(mut self, on: bool) -> Self {
+        self.data_filter = on;
         self
     }
 
