@@ -189,7 +189,11 @@ enum OtelMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 enum ProfileArg {
+    #[value(alias = "dev")]
+    #[serde(alias = "dev")]
     Development,
+    #[value(alias = "prod")]
+    #[serde(alias = "prod")]
     Production,
 }
 
