@@ -57,6 +57,10 @@ pub struct HttpOptions {
     /// issuer's demo tokens are printed, `--no-auth` needs none), so by default the server
     /// refuses to start that way.
     pub insecure_public_bind: bool,
+    /// INSECURE, for testing evaluators only: every caller gets every application's rules (the
+    /// server's per-application data filter is off; token verification and the tool policy
+    /// stay on). Default `false`. See [`FirewallServer::data_filter`].
+    pub insecure_no_data_filter: bool,
 }
 
 /// The default [`HttpOptions::session_idle_timeout`].
@@ -75,6 +79,7 @@ impl Default for HttpOptions {
             public_url: None,
             session_limits: SessionLimits::default(),
             insecure_public_bind: false,
+            insecure_no_data_filter: false,
         }
     }
 }
@@ -276,7 +281,8 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         Some(verifier) => {
             let server = FirewallServer::with_callers(data, client.clone(), |context| {
                 principal_from(context).map(Caller::from_principal)
-            });
+            })
+            .data_filter(!options.insecure_no_data_filter);
             let handler = AuthzHandler::builder(server)
                 .policy(options.auth.policy()?)
                 .build();
