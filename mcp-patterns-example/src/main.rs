@@ -31,7 +31,6 @@ use tracing_subscriber::EnvFilter;
 /// traced (mcp-otel). Without options it starts everything it needs on loopback and prints
 /// demo tokens.
 #[derive(Debug, Default, Parser, Deserialize)]
-#[allow(clippy::struct_excessive_bools)] // command-line switches
 #[command(version, about)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(clippy::struct_excessive_bools)] // command-line switches
