@@ -374,6 +374,38 @@ impl<H: ServerHandler> AuthzHandler<H> {
         }
     }
 
+    /// Keeps the items `principal` may see, with an `auth.check_scope` span saying how many, and
+    /// (at debug level, for development) an `auth.filter` span naming the hidden ones.
+    fn filter<T>(
+        &self,
+        principal: &Principal,
+        method: &str,
+        kind: TargetKind,
+        items: &mut Vec<T>,
+        name: impl Fn(&T) -> &str,
+    ) {
+        let total = items.len();
+        let debug = tracing::enabled!(tracing::Level::DEBUG);
+        let mut hidden = Vec::new();
+        items.retain(|item| {
+            let visible = self.visible(principal, kind, name(item));
+            if !visible && debug {
+                hidden.push(name(item).to_owned());
+            }
+            visible
+        });
+        list_span(principal, method, items.len(), total);
+        if !hidden.is_empty() {
+            let _span = tracing::debug_span!(
+                "auth.filter",
+                enduser.id = principal.subject.as_str(),
+                mcp.method.name = method,
+                auth.hidden = hidden.join(", "),
+            )
+            .entered();
+        }
+    }
+
     fn visible(&self, principal: &Principal, kind: TargetKind, name: &str) -> bool {
         self.config
             .policy
@@ -433,11 +465,13 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
     ) -> Result<ListToolsResult, ErrorData> {
         let principal = self.authenticate(&mut context, "tools/list")?;
         let mut result = self.inner.list_tools(request, context).await?;
-        let total = result.tools.len();
-        result
-            .tools
-            .retain(|tool| self.visible(&principal, TargetKind::Tool, &tool.name));
-        list_span(&principal, "tools/list", result.tools.len(), total);
+        self.filter(
+            &principal,
+            "tools/list",
+            TargetKind::Tool,
+            &mut result.tools,
+            |t| &t.name,
+        );
         Ok(result)
     }
 
@@ -467,11 +501,13 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
     ) -> Result<ListResourcesResult, ErrorData> {
         let principal = self.authenticate(&mut context, "resources/list")?;
         let mut result = self.inner.list_resources(request, context).await?;
-        let total = result.resources.len();
-        result
-            .resources
-            .retain(|r| self.visible(&principal, TargetKind::Resource, &r.uri));
-        list_span(&principal, "resources/list", result.resources.len(), total);
+        self.filter(
+            &principal,
+            "resources/list",
+            TargetKind::Resource,
+            &mut result.resources,
+            |r| &r.uri,
+        );
         Ok(result)
     }
 
@@ -482,15 +518,12 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let principal = self.authenticate(&mut context, "resources/templates/list")?;
         let mut result = self.inner.list_resource_templates(request, context).await?;
-        let total = result.resource_templates.len();
-        result
-            .resource_templates
-            .retain(|t| self.visible(&principal, TargetKind::Resource, &t.uri_template));
-        list_span(
+        self.filter(
             &principal,
             "resources/templates/list",
-            result.resource_templates.len(),
-            total,
+            TargetKind::Resource,
+            &mut result.resource_templates,
+            |t| &t.uri_template,
         );
         Ok(result)
     }
@@ -553,11 +586,13 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
     ) -> Result<ListPromptsResult, ErrorData> {
         let principal = self.authenticate(&mut context, "prompts/list")?;
         let mut result = self.inner.list_prompts(request, context).await?;
-        let total = result.prompts.len();
-        result
-            .prompts
-            .retain(|p| self.visible(&principal, TargetKind::Prompt, &p.name));
-        list_span(&principal, "prompts/list", result.prompts.len(), total);
+        self.filter(
+            &principal,
+            "prompts/list",
+            TargetKind::Prompt,
+            &mut result.prompts,
+            |p| &p.name,
+        );
         Ok(result)
     }
 
@@ -709,11 +744,13 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
     ) -> Result<ListSkillsResult, ErrorData> {
         let principal = self.authenticate(&mut context, "skills/list")?;
         let mut result = self.inner.list_skills(request, context).await?;
-        let total = result.skills.len();
-        result
-            .skills
-            .retain(|skill| self.visible(&principal, TargetKind::Skill, &skill.uri));
-        list_span(&principal, "skills/list", result.skills.len(), total);
+        self.filter(
+            &principal,
+            "skills/list",
+            TargetKind::Skill,
+            &mut result.skills,
+            |s| &s.uri,
+        );
         Ok(result)
     }
 

@@ -1,5 +1,5 @@
 //! Change detection by content hash per URI, the subscriber table, and the task that sends
-//! `notifications/resources/updated` / `list_changed` after each swap (requirement C9).
+//! `notifications/resources/updated` / `list_changed` after each swap.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hasher};
@@ -195,8 +195,23 @@ async fn send(target: Target, message: Message, timeout: Duration) -> Option<Fai
     (sent != Ok(true)).then_some(failed)
 }
 
-/// Sends the notifications for `changes` and drops the subscribers that could not be reached.
+/// Sends the notifications for `changes` and drops the subscribers that could not be reached,
+/// in a debug-level `cache.notify` span (shown in development, filtered out in production).
 async fn dispatch<T>(weak: &Weak<Shared<T>>, changes: Changes, health: Option<String>) {
+    use tracing::Instrument as _;
+    let span = tracing::debug_span!(
+        "cache.notify",
+        cache.updated = changes.updated.len(),
+        cache.list_changed = changes.list_changed,
+        cache.notifications = tracing::field::Empty,
+        cache.failed = tracing::field::Empty,
+    );
+    dispatch_in_span(weak, changes, health)
+        .instrument(span)
+        .await;
+}
+
+async fn dispatch_in_span<T>(weak: &Weak<Shared<T>>, changes: Changes, health: Option<String>) {
     let Some(shared) = weak.upgrade() else { return };
     let timeout = shared.send_timeout;
     let mut jobs = JoinSet::new();
@@ -240,6 +255,9 @@ async fn dispatch<T>(weak: &Weak<Shared<T>>, changes: Changes, health: Option<St
             failed.push(failure);
         }
     }
+    let span = tracing::Span::current();
+    span.record("cache.notifications", sent);
+    span.record("cache.failed", failed.len());
     tracing::debug!(
         notifications = sent,
         failed = failed.len(),
