@@ -12,6 +12,7 @@ mod operation;
 pub mod propagation;
 pub mod semconv;
 pub mod stats;
+mod tls;
 
 pub use capture::CaptureConfig;
 pub use console::ConsoleExporter;

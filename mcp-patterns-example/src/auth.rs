@@ -79,6 +79,10 @@ pub struct AuthSettings {
     /// periodic refresh (default 5 min), the rate limit of refetches for unknown `kid`s
     /// (default 30 s) and the request timeout (default 5 s). See [`JwksRefresh`].
     pub jwks_refresh: JwksRefresh,
+    /// The HTTP client for every request to an external identity provider (discovery, JWKS,
+    /// userinfo, introspection), e.g. one trusting a private CA ([`crate::tls::TrustedCas`]);
+    /// `None`: the verifiers' own default client.
+    pub http_client: Option<reqwest::Client>,
 }
 
 impl Default for AuthSettings {
@@ -91,6 +95,7 @@ impl Default for AuthSettings {
             policy_file: None,
             idp_timeout: DEFAULT_IDP_TIMEOUT,
             jwks_refresh: JwksRefresh::default(),
+            http_client: None,
         }
     }
 }
@@ -123,6 +128,10 @@ impl AuthSettings {
         };
         let jwt = |builder: mcp_authz::JwtVerifierBuilder| {
             let builder = builder.refresh(self.jwks_refresh);
+            let builder = match &self.http_client {
+                Some(client) => builder.http_client(client.clone()),
+                None => builder,
+            };
             let builder = match &self.issuer {
                 Some(issuer) => builder.issuer(issuer.clone()),
                 None => builder,
@@ -146,9 +155,13 @@ impl AuthSettings {
                     .await
                     .map_err(config)?,
             )),
-            Identity::Userinfo { url } => Arc::new(CachedVerifier::new(
-                UserinfoVerifier::new(url.clone()).timeout(self.idp_timeout),
-            )),
+            Identity::Userinfo { url } => {
+                let mut verifier = UserinfoVerifier::new(url.clone()).timeout(self.idp_timeout);
+                if let Some(client) = &self.http_client {
+                    verifier = verifier.http_client(client.clone());
+                }
+                Arc::new(CachedVerifier::new(verifier))
+            }
             Identity::Introspection {
                 url,
                 client_id,
@@ -159,6 +172,9 @@ impl AuthSettings {
                     ClientAuth::basic(client_id.clone(), client_secret.clone()),
                 )
                 .timeout(self.idp_timeout);
+                if let Some(client) = &self.http_client {
+                    verifier = verifier.http_client(client.clone());
+                }
                 if let Some(audience) = &self.audience {
                     verifier = verifier.audience(audience.clone());
                 }

@@ -21,7 +21,8 @@ use crate::devidp::{
     DEV_AUDIENCE, DEV_TOKEN_TTL, DemoUser, RunningIssuer, demo_users, start_dev_issuer,
 };
 use crate::downstream::{self, DownstreamClient, FirewallStore, RunningDownstream};
-use crate::listen::{Bound, Served};
+use crate::listen::{Bound, ConnectionLimits, DEFAULT_SHUTDOWN_GRACE, Served};
+use crate::probes::{self, Readiness};
 use crate::{ExampleError, FirewallServer};
 
 /// Where and how to serve over HTTP.
@@ -45,6 +46,12 @@ pub struct HttpOptions {
     /// its session (HTTP `DELETE`) frees it at once. 5 minutes by default; `None` keeps idle
     /// sessions until shutdown.
     pub session_idle_timeout: Option<Duration>,
+    /// Limits on the HTTP connections: header read timeout, keep-alive timeout, the bound on
+    /// open connections. See [`ConnectionLimits`].
+    pub connections: ConnectionLimits,
+    /// At shutdown, how long requests in flight may take to finish before their connections
+    /// are closed; the MCP sessions end after them. [`DEFAULT_SHUTDOWN_GRACE`] (25 s) by default.
+    pub shutdown_grace: Duration,
 }
 
 /// The default [`HttpOptions::session_idle_timeout`].
@@ -60,6 +67,8 @@ impl Default for HttpOptions {
             auth: AuthSettings::default(),
             telemetry: None,
             session_idle_timeout: Some(DEFAULT_SESSION_IDLE_TIMEOUT),
+            connections: ConnectionLimits::default(),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 }
@@ -97,7 +106,10 @@ impl RunningHttp {
         self.sessions.sessions.read().await.len()
     }
 
-    /// Stops accepting requests, ends open sessions, stops the built-in downstream and waits.
+    /// Shuts down gracefully: stops accepting connections (`/readyz` answers 503 from here),
+    /// lets the requests in flight finish within [`HttpOptions::shutdown_grace`], ends the open
+    /// sessions, closes the connections, stops the built-in downstream and development issuer,
+    /// and waits for all of it.
     pub async fn shutdown(self) {
         self.served.shutdown().await;
         if let Some(downstream) = self.downstream {
@@ -178,6 +190,18 @@ async fn resolve_identity(auth: &AuthSettings) -> Result<Identity, ExampleError>
     }
 }
 
+/// The identity source as `/readyz` names it.
+fn identity_source(identity: &IdentitySource) -> Option<&'static str> {
+    Some(match identity {
+        IdentitySource::Disabled => return None,
+        IdentitySource::Development => "development",
+        IdentitySource::Jwks { .. } => "jwks",
+        IdentitySource::OidcIssuer { .. } => "oidc-issuer",
+        IdentitySource::Userinfo { .. } => "userinfo",
+        IdentitySource::Introspection { .. } => "introspection",
+    })
+}
+
 /// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
 pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleError> {
     let (client, downstream) = downstream_for(options.downstream_url.as_deref()).await?;
@@ -202,6 +226,11 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         demo_tokens,
     } = resolve_identity(&options.auth).await?;
     let otel = options.telemetry.clone().unwrap_or_else(untraced);
+    let readiness = Readiness {
+        cache: cache.clone(),
+        identity: identity_source(&options.auth.identity),
+        draining: bound.draining.clone(),
+    };
     let app = match verifier {
         None => {
             let handler = FirewallServer::new(data, client.clone());
@@ -244,7 +273,13 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                 .merge(metadata.router())
         }
     };
-    let served = bound.serve(app, "MCP HTTP server");
+    let app = app.merge(probes::router(readiness));
+    let served = bound.serve_with(
+        app,
+        "MCP HTTP server",
+        options.connections,
+        options.shutdown_grace,
+    );
     Ok(RunningHttp {
         local_addr,
         mcp_url,
