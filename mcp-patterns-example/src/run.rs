@@ -10,16 +10,15 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 
 use mcp_authz::{
-    AuthLayer, AuthzHandler, ProtectedResourceMetadata, TokenVerifier, principal_from,
+    AuthLayer, AuthzHandler, ProtectedResourceMetadata, SessionLimits, SessionOwnershipLayer,
+    TokenVerifier, principal_from,
 };
 use mcp_otel::{OtelHandler, OtelLayer, OtelLayerBuilder};
 
 use crate::access::Caller;
 use crate::auth::{AuthSettings, GLOBAL_SCOPE, Identity as IdentitySource, development_verifier};
 use crate::data::{CacheSettings, FirewallCache};
-use crate::devidp::{
-    DEV_AUDIENCE, DEV_TOKEN_TTL, DemoUser, RunningIssuer, demo_users, start_dev_issuer,
-};
+use crate::devidp::{DEV_TOKEN_TTL, DemoUser, RunningIssuer, demo_users, start_dev_issuer};
 use crate::downstream::{self, DownstreamClient, FirewallStore, RunningDownstream};
 use crate::listen::{Bound, ConnectionLimits, DEFAULT_SHUTDOWN_GRACE, Served};
 use crate::probes::{self, Readiness};
@@ -52,6 +51,19 @@ pub struct HttpOptions {
     /// At shutdown, how long requests in flight may take to finish before their connections
     /// are closed; the MCP sessions end after them. [`DEFAULT_SHUTDOWN_GRACE`] (25 s) by default.
     pub shutdown_grace: Duration,
+    /// The URL clients use to reach the MCP endpoint, when it differs from the address bound
+    /// (behind a reverse proxy or load balancer), e.g. `https://mcp.example.com/mcp`. It is the
+    /// RFC 9728 `resource` (and where its metadata document is announced), the audience tokens
+    /// must be issued for unless [`AuthSettings::audience`] says otherwise, and the audience of
+    /// the development issuer's tokens. Default: `http://{bind}:{port}/mcp`.
+    pub public_url: Option<String>,
+    /// Sessions per user and in total (`429` / `503` past them).
+    pub session_limits: SessionLimits,
+    /// Allow binding a non-loopback address with the development issuer or without
+    /// authorization. Both hand out access to anyone who can reach the port (the development
+    /// issuer's demo tokens are printed, `--no-auth` needs none), so by default the server
+    /// refuses to start that way.
+    pub insecure_public_bind: bool,
 }
 
 /// The default [`HttpOptions::session_idle_timeout`].
@@ -69,6 +81,9 @@ impl Default for HttpOptions {
             session_idle_timeout: Some(DEFAULT_SESSION_IDLE_TIMEOUT),
             connections: ConnectionLimits::default(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            public_url: None,
+            session_limits: SessionLimits::default(),
+            insecure_public_bind: false,
         }
     }
 }
@@ -80,6 +95,9 @@ pub struct RunningHttp {
     pub local_addr: SocketAddr,
     /// The MCP endpoint, e.g. `http://127.0.0.1:8080/mcp`.
     pub mcp_url: String,
+    /// The URL clients are told to use ([`HttpOptions::public_url`], or `mcp_url`): the RFC 9728
+    /// `resource` and the audience of the demo tokens.
+    pub public_url: String,
     /// The downstream API it answers from.
     pub downstream_url: String,
     /// The built-in downstream, when it started one.
@@ -92,6 +110,7 @@ pub struct RunningHttp {
     pub authorization: bool,
     cache: FirewallCache,
     sessions: Arc<LocalSessionManager>,
+    owners: Option<SessionOwnershipLayer>,
     served: Served,
 }
 
@@ -104,6 +123,14 @@ impl RunningHttp {
     /// How many MCP sessions are open now.
     pub async fn open_sessions(&self) -> usize {
         self.sessions.sessions.read().await.len()
+    }
+
+    /// How many sessions have a recorded owner (with authorization on; idle ones past the
+    /// session timeout excluded).
+    pub fn owned_sessions(&self) -> Option<usize> {
+        self.owners
+            .as_ref()
+            .map(SessionOwnershipLayer::open_sessions)
     }
 
     /// Shuts down gracefully: stops accepting connections (`/readyz` answers 503 from here),
@@ -155,9 +182,9 @@ struct Identity {
     demo_tokens: Vec<(DemoUser, String)>,
 }
 
-/// Starts the development issuer (and mints the demo tokens) or builds the verifier of an
-/// external identity provider; nothing when authorization is disabled.
-async fn resolve_identity(auth: &AuthSettings) -> Result<Identity, ExampleError> {
+/// Starts the development issuer (and mints the demo tokens, for `audience`) or builds the
+/// verifier of an external identity provider; nothing when authorization is disabled.
+async fn resolve_identity(auth: &AuthSettings, audience: &str) -> Result<Identity, ExampleError> {
     match &auth.identity {
         IdentitySource::Disabled => Ok(Identity {
             verifier: None,
@@ -168,10 +195,10 @@ async fn resolve_identity(auth: &AuthSettings) -> Result<Identity, ExampleError>
         IdentitySource::Development => {
             let running = start_dev_issuer(IpAddr::V4(Ipv4Addr::LOCALHOST), 0).await?;
             let verifier =
-                development_verifier(&running.jwks_url, &running.issuer_url, DEV_AUDIENCE).await?;
+                development_verifier(&running.jwks_url, &running.issuer_url, audience).await?;
             let mut demo_tokens = Vec::new();
             for user in demo_users() {
-                let token = running.issuer.mint(&user, DEV_AUDIENCE, DEV_TOKEN_TTL)?;
+                let token = running.issuer.mint(&user, audience, DEV_TOKEN_TTL)?;
                 demo_tokens.push((user, token));
             }
             Ok(Identity {
@@ -182,7 +209,7 @@ async fn resolve_identity(auth: &AuthSettings) -> Result<Identity, ExampleError>
             })
         }
         _ => Ok(Identity {
-            verifier: auth.external_verifier().await?,
+            verifier: auth.external_verifier(audience).await?,
             authorization_server: auth.issuer.clone(),
             issuer: None,
             demo_tokens: Vec::new(),
@@ -203,7 +230,27 @@ fn identity_source(identity: &IdentitySource) -> Option<&'static str> {
 }
 
 /// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
+#[allow(clippy::too_many_lines)] // the composition in one place: checks, identity, layers, probes
 pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleError> {
+    let open_identity = matches!(
+        options.auth.identity,
+        IdentitySource::Development | IdentitySource::Disabled
+    );
+    if !options.bind.is_loopback() && open_identity && !options.insecure_public_bind {
+        return Err(ExampleError::Config {
+            reason: format!(
+                "refusing to bind {} with {}: anyone who can reach the port would get access. \
+                 Configure a real identity provider (--oidc-issuer, --jwks-url, \
+                 --introspection-url), bind 127.0.0.1, or pass --insecure-public-bind",
+                options.bind,
+                if options.auth.identity == IdentitySource::Disabled {
+                    "--no-auth"
+                } else {
+                    "the development token issuer (its demo tokens are printed)"
+                }
+            ),
+        });
+    }
     let (client, downstream) = downstream_for(options.downstream_url.as_deref()).await?;
     let bound = Bound::bind(SocketAddr::new(options.bind, options.port)).await?;
     let local_addr = bound.local_addr;
@@ -214,6 +261,10 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         config = config.disable_allowed_hosts();
     }
     let mcp_url = format!("http://{local_addr}/mcp");
+    let public_url = options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| mcp_url.clone());
     let data = FirewallCache::build(client.clone(), &options.cache).await?;
     let cache = data.clone();
     let mut manager = LocalSessionManager::default();
@@ -224,7 +275,8 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         authorization_server,
         issuer,
         demo_tokens,
-    } = resolve_identity(&options.auth).await?;
+    } = resolve_identity(&options.auth, &public_url).await?;
+    let mut owners = None;
     let otel = options.telemetry.clone().unwrap_or_else(untraced);
     let readiness = Readiness {
         cache: cache.clone(),
@@ -250,6 +302,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
             let handler = AuthzHandler::builder(server)
                 .policy(options.auth.policy()?)
                 .build();
+            let listen_filter = handler.listen_filter_layer();
             let service: StreamableHttpService<
                 OtelHandler<AuthzHandler<FirewallServer>>,
                 LocalSessionManager,
@@ -258,7 +311,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                 sessions.clone(),
                 config,
             );
-            let mut metadata = ProtectedResourceMetadata::new(mcp_url.clone())
+            let mut metadata = ProtectedResourceMetadata::new(public_url.clone())
                 .resource_name("mcp-patterns-example firewall rules")
                 .scopes([GLOBAL_SCOPE, "firewall:read", "firewall:admin"]);
             if let Some(server) = authorization_server {
@@ -267,8 +320,18 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
             let layer = AuthLayer::new(verifier)
                 .require_scopes(options.auth.required_scopes.clone())
                 .resource_metadata(metadata.metadata_url());
+            let ownership = SessionOwnershipLayer::new(
+                options
+                    .session_limits
+                    .idle_timeout(options.session_idle_timeout),
+            );
+            owners = Some(ownership.clone());
+            // `.layer` wraps what is above it: a request passes AuthLayer (token, global
+            // scopes), then the session-owner check, then the listen filter, then rmcp.
             axum::Router::new()
                 .nest_service("/mcp", service)
+                .layer(listen_filter)
+                .layer(ownership)
                 .layer(layer)
                 .merge(metadata.router())
         }
@@ -283,6 +346,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
     Ok(RunningHttp {
         local_addr,
         mcp_url,
+        public_url,
         downstream_url: client.base_url().to_owned(),
         downstream,
         authorization: options.auth.identity != IdentitySource::Disabled,
@@ -290,6 +354,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         demo_tokens,
         cache,
         sessions,
+        owners,
         served,
     })
 }

@@ -88,9 +88,10 @@ impl TrustedCas {
             .fold(builder, reqwest::ClientBuilder::add_root_certificate)
     }
 
-    /// The HTTP client for the identity provider: no redirects, these roots.
+    /// The HTTP client for the identity provider: mcp-authz's defaults
+    /// ([`mcp_authz::idp_client_builder`]: no redirects, connect timeout) and these roots.
     pub fn idp_client(&self) -> Result<reqwest::Client, ExampleError> {
-        self.apply(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()))
+        self.apply(mcp_authz::idp_client_builder())
             .build()
             .map_err(|e| ExampleError::Config {
                 reason: format!(
