@@ -44,9 +44,11 @@ async fn ping_status(url: &str, token: &str) -> u16 {
         .post(url)
         .bearer_auth(token)
         .header("accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "t", "version": "0"}}}))
+            "clientInfo": {"name": "t", "version": "0"}}}),
+        )
         .send()
         .await
         .expect("answers")
