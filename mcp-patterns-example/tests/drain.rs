@@ -58,7 +58,10 @@ async fn sigterm_lets_a_slow_call_finish_then_exits_zero() {
         }
     }
 
-    let (result, client) = slow.await.expect("call task");
+    let (result, client) = tokio::time::timeout(Duration::from_secs(15), slow)
+        .await
+        .expect("the call in flight gets its answer after SIGTERM")
+        .expect("call task");
     let result = result.expect("the call in flight completes after SIGTERM");
     assert_ne!(result.is_error, Some(true), "{}", text(&result));
     assert!(
