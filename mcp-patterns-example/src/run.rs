@@ -64,6 +64,10 @@ pub struct HttpOptions {
     /// issuer's demo tokens are printed, `--no-auth` needs none), so by default the server
     /// refuses to start that way.
     pub insecure_public_bind: bool,
+    /// INSECURE, for testing evaluators only: every caller gets every application's rules (the
+    /// server's per-application data filter is off; token verification and the tool policy
+    /// stay on). Default `false`. See [`FirewallServer::data_filter`].
+    pub insecure_no_data_filter: bool,
 }
 
 /// The default [`HttpOptions::session_idle_timeout`].
@@ -84,6 +88,7 @@ impl Default for HttpOptions {
             public_url: None,
             session_limits: SessionLimits::default(),
             insecure_public_bind: false,
+            insecure_no_data_filter: false,
         }
     }
 }
@@ -229,15 +234,15 @@ fn identity_source(identity: &IdentitySource) -> Option<&'static str> {
     })
 }
 
-/// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
-#[allow(clippy::too_many_lines)] // the composition in one place: checks, identity, layers, probes
-pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleError> {
+/// Refuses a non-loopback bind with an identity source that gives access to anyone who can
+/// reach the port, unless [`HttpOptions::insecure_public_bind`] says so.
+fn check_bind(options: &HttpOptions) -> Result<(), ExampleError> {
     let open_identity = matches!(
         options.auth.identity,
         IdentitySource::Development | IdentitySource::Disabled
     );
     if !options.bind.is_loopback() && open_identity && !options.insecure_public_bind {
-        return Err(ExampleError::Config {
+        Err(ExampleError::Config {
             reason: format!(
                 "refusing to bind {} with {}: anyone who can reach the port would get access. \
                  Configure a real identity provider (--oidc-issuer, --jwks-url, \
@@ -249,8 +254,30 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                     "the development token issuer (its demo tokens are printed)"
                 }
             ),
-        });
+        })
+    } else {
+        Ok(())
     }
+}
+
+/// Serves `app` with the probes beside it, under the options' connection limits and grace.
+fn serve(bound: Bound, app: axum::Router, cache: &FirewallCache, options: &HttpOptions) -> Served {
+    let readiness = Readiness {
+        cache: cache.clone(),
+        identity: identity_source(&options.auth.identity),
+        draining: bound.draining.clone(),
+    };
+    bound.serve_with(
+        app.merge(probes::router(readiness)),
+        "MCP HTTP server",
+        options.connections,
+        options.shutdown_grace,
+    )
+}
+
+/// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
+pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleError> {
+    check_bind(&options)?;
     let (client, downstream) = downstream_for(options.downstream_url.as_deref()).await?;
     let bound = Bound::bind(SocketAddr::new(options.bind, options.port)).await?;
     let local_addr = bound.local_addr;
@@ -278,11 +305,6 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
     } = resolve_identity(&options.auth, &public_url).await?;
     let mut owners = None;
     let otel = options.telemetry.clone().unwrap_or_else(untraced);
-    let readiness = Readiness {
-        cache: cache.clone(),
-        identity: identity_source(&options.auth.identity),
-        draining: bound.draining.clone(),
-    };
     let app = match verifier {
         None => {
             let handler = FirewallServer::new(data, client.clone());
@@ -298,7 +320,8 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         Some(verifier) => {
             let server = FirewallServer::with_callers(data, client.clone(), |context| {
                 principal_from(context).map(Caller::from_principal)
-            });
+            })
+            .data_filter(!options.insecure_no_data_filter);
             let handler = AuthzHandler::builder(server)
                 .policy(options.auth.policy()?)
                 .build();
@@ -336,13 +359,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                 .merge(metadata.router())
         }
     };
-    let app = app.merge(probes::router(readiness));
-    let served = bound.serve_with(
-        app,
-        "MCP HTTP server",
-        options.connections,
-        options.shutdown_grace,
-    );
+    let served = serve(bound, app, &cache, &options);
     Ok(RunningHttp {
         local_addr,
         mcp_url,
