@@ -1,6 +1,7 @@
 //! One-call set-up of tracing, metrics and logs: [`TelemetryConfig`] (plain data, or read from
 //! the environment), [`init`] / [`build`], and the [`TelemetryGuard`] that flushes on shutdown.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -124,6 +125,15 @@ pub struct TelemetryConfig {
     pub otlp_endpoint: String,
     /// The OTLP protocol (`OTEL_EXPORTER_OTLP_PROTOCOL`). Default `http/protobuf`.
     pub otlp_protocol: OtlpProtocol,
+    /// Extra CA certificates (PEM files, each with one or more certificates) trusted for an
+    /// `https://` endpoint in addition to the platform's roots (`OTEL_EXPORTER_OTLP_CERTIFICATE`
+    /// adds one), for a collector with a certificate from a private CA. Read by [`init`]; a
+    /// file that cannot be read or holds no certificate is an [`InitError::Certificate`].
+    /// Needs the `rustls` feature (on by default). Default none.
+    ///
+    /// The platform's roots are those of its certificate verifier; on Linux that is the system
+    /// bundle, replaced by the files `SSL_CERT_FILE`/`SSL_CERT_DIR` name when they are set.
+    pub otlp_certificates: Vec<PathBuf>,
     /// Extra request headers; `PHOENIX_API_KEY` adds `authorization: Bearer <key>`.
     /// (`OTEL_EXPORTER_OTLP_HEADERS` is read by the exporter itself.)
     pub otlp_headers: Vec<(String, String)>,
@@ -193,6 +203,21 @@ pub enum InitError {
     /// gRPC export was asked for but the crate was built without the `grpc` feature.
     #[error("OTLP over gRPC needs the mcp-otel feature `grpc`")]
     GrpcNotEnabled,
+    /// The endpoint is `https://` (or extra CA certificates are configured) but the crate was
+    /// built without the `rustls` feature.
+    #[error("OTLP endpoint {endpoint} needs TLS: build mcp-otel with the feature `rustls`")]
+    TlsNotEnabled {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// A file of [`TelemetryConfig::otlp_certificates`] cannot be read or holds no certificate.
+    #[error("OTLP CA certificate file {}: {reason}", path.display())]
+    Certificate {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The OTLP exporter could not be built.
     #[error("building the OTLP {signal} exporter failed")]
     Exporter {
@@ -285,6 +310,7 @@ impl TelemetryConfig {
             traces: TraceExporter::Otlp,
             otlp_endpoint: "http://localhost:4318".to_owned(),
             otlp_protocol: OtlpProtocol::HttpProtobuf,
+            otlp_certificates: Vec::new(),
             otlp_headers: Vec::new(),
             project_name: None,
             sampler: SamplerConfig::default(),
@@ -326,6 +352,7 @@ impl TelemetryConfig {
     /// | `OTEL_TRACES_EXPORTER` (`otlp`, `console`, `none`) | `traces` |
     /// | `OTEL_EXPORTER_OTLP_ENDPOINT`, else `PHOENIX_COLLECTOR_ENDPOINT` | `otlp_endpoint` |
     /// | `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, `grpc`) | `otlp_protocol` |
+    /// | `OTEL_EXPORTER_OTLP_CERTIFICATE` (a PEM file, added) | `otlp_certificates` |
     /// | `PHOENIX_API_KEY` | `otlp_headers` (`authorization: Bearer …`) |
     /// | `PHOENIX_PROJECT_NAME` | `project_name` |
     /// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` (alone: the ratio of a ratio sampler) | `sampler` |
@@ -396,6 +423,9 @@ impl TelemetryConfig {
             if self.profile == Some(Profile::Development) && get("OTEL_TRACES_EXPORTER").is_none() {
                 self.traces = TraceExporter::Otlp;
             }
+        }
+        if let Some(path) = get("OTEL_EXPORTER_OTLP_CERTIFICATE") {
+            self.otlp_certificates.push(PathBuf::from(path.trim()));
         }
         if let Some(key) = get("PHOENIX_API_KEY") {
             self.otlp_headers
@@ -698,44 +728,76 @@ fn build_meter_provider(config: &TelemetryConfig) -> Result<SdkMeterProvider, In
 #[cfg(feature = "otlp")]
 fn span_exporter(config: &TelemetryConfig) -> Result<opentelemetry_otlp::SpanExporter, InitError> {
     use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+    let certificates = crate::tls::ca_certificates(config)?;
+    #[cfg(not(feature = "rustls"))]
+    let _ = certificates; // always empty: ca_certificates refused any without TLS
     match config.otlp_protocol {
         OtlpProtocol::HttpProtobuf => {
             let headers: std::collections::HashMap<String, String> =
                 config.otlp_headers.iter().cloned().collect();
-            opentelemetry_otlp::SpanExporter::builder()
+            let builder = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_endpoint(config.signal_url("/v1/traces"))
                 .with_timeout(config.export_timeout)
-                .with_headers(headers)
-                .build()
-                .map_err(otlp_error("traces"))
+                .with_headers(headers);
+            #[cfg(feature = "rustls")]
+            let builder = builder.with_http_client(crate::tls::http_client(
+                &certificates,
+                config.export_timeout,
+                "traces",
+            )?);
+            builder.build().map_err(otlp_error("traces"))
         }
         #[cfg(feature = "grpc")]
         OtlpProtocol::Grpc => {
             use opentelemetry_otlp::WithTonicConfig;
-            let mut headers = http::HeaderMap::new();
-            for (key, value) in &config.otlp_headers {
-                if let (Ok(key), Ok(value)) = (
-                    http::HeaderName::from_bytes(key.as_bytes()),
-                    http::HeaderValue::from_str(value),
-                ) {
-                    headers.insert(key, value);
-                }
-            }
-            let metadata =
-                opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers);
-            opentelemetry_otlp::SpanExporter::builder()
+            let builder = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
                 .with_endpoint(config.signal_url(""))
                 .with_timeout(config.export_timeout)
-                .with_metadata(metadata)
-                .build()
-                .map_err(otlp_error("traces"))
+                .with_metadata(grpc_metadata(config));
+            #[cfg(feature = "rustls")]
+            let builder = if is_https(&config.otlp_endpoint) {
+                builder.with_channel(crate::tls::grpc_channel(
+                    &config.signal_url(""),
+                    &certificates,
+                    config.export_timeout,
+                    "traces",
+                )?)
+            } else {
+                builder
+            };
+            builder.build().map_err(otlp_error("traces"))
         }
         #[cfg(not(feature = "grpc"))]
         OtlpProtocol::Grpc => Err(InitError::GrpcNotEnabled),
     }
+}
+
+/// The configured headers as gRPC metadata (invalid names or values are left out).
+#[cfg(feature = "grpc")]
+fn grpc_metadata(
+    config: &TelemetryConfig,
+) -> opentelemetry_otlp::tonic_types::metadata::MetadataMap {
+    let mut headers = http::HeaderMap::new();
+    for (key, value) in &config.otlp_headers {
+        if let (Ok(key), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) {
+            headers.insert(key, value);
+        }
+    }
+    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers)
+}
+
+#[cfg(all(feature = "grpc", feature = "rustls"))]
+fn is_https(endpoint: &str) -> bool {
+    endpoint
+        .trim()
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
 }
 
 #[cfg(feature = "otlp")]
@@ -743,26 +805,48 @@ fn metric_exporter(
     config: &TelemetryConfig,
 ) -> Result<opentelemetry_otlp::MetricExporter, InitError> {
     use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+    let certificates = crate::tls::ca_certificates(config)?;
+    #[cfg(not(feature = "rustls"))]
+    let _ = certificates; // always empty: ca_certificates refused any without TLS
     match config.otlp_protocol {
         OtlpProtocol::HttpProtobuf => {
             let headers: std::collections::HashMap<String, String> =
                 config.otlp_headers.iter().cloned().collect();
-            opentelemetry_otlp::MetricExporter::builder()
+            let builder = opentelemetry_otlp::MetricExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_endpoint(config.signal_url("/v1/metrics"))
                 .with_timeout(config.export_timeout)
-                .with_headers(headers)
-                .build()
-                .map_err(otlp_error("metrics"))
+                .with_headers(headers);
+            #[cfg(feature = "rustls")]
+            let builder = builder.with_http_client(crate::tls::http_client(
+                &certificates,
+                config.export_timeout,
+                "metrics",
+            )?);
+            builder.build().map_err(otlp_error("metrics"))
         }
         #[cfg(feature = "grpc")]
-        OtlpProtocol::Grpc => opentelemetry_otlp::MetricExporter::builder()
-            .with_tonic()
-            .with_endpoint(config.signal_url(""))
-            .with_timeout(config.export_timeout)
-            .build()
-            .map_err(otlp_error("metrics")),
+        OtlpProtocol::Grpc => {
+            use opentelemetry_otlp::WithTonicConfig;
+            let builder = opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(config.signal_url(""))
+                .with_timeout(config.export_timeout)
+                .with_metadata(grpc_metadata(config));
+            #[cfg(feature = "rustls")]
+            let builder = if is_https(&config.otlp_endpoint) {
+                builder.with_channel(crate::tls::grpc_channel(
+                    &config.signal_url(""),
+                    &certificates,
+                    config.export_timeout,
+                    "metrics",
+                )?)
+            } else {
+                builder
+            };
+            builder.build().map_err(otlp_error("metrics"))
+        }
         #[cfg(not(feature = "grpc"))]
         OtlpProtocol::Grpc => Err(InitError::GrpcNotEnabled),
     }

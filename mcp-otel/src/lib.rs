@@ -13,6 +13,7 @@ pub mod profile;
 pub mod propagation;
 pub mod semconv;
 pub mod stats;
+mod tls;
 
 pub use capture::CaptureConfig;
 pub use console::ConsoleExporter;

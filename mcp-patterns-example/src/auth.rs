@@ -83,6 +83,10 @@ pub struct AuthSettings {
     /// periodic refresh (default 5 min), the rate limit of refetches for unknown `kid`s
     /// (default 30 s) and the request timeout (default 5 s). See [`JwksRefresh`].
     pub jwks_refresh: JwksRefresh,
+    /// The HTTP client for every request to an external identity provider (discovery, JWKS,
+    /// userinfo, introspection), e.g. one trusting a private CA ([`crate::tls::TrustedCas`]);
+    /// `None`: the verifiers' own default client.
+    pub http_client: Option<reqwest::Client>,
 }
 
 impl Default for AuthSettings {
@@ -96,6 +100,7 @@ impl Default for AuthSettings {
             idp_timeout: DEFAULT_IDP_TIMEOUT,
             userinfo_without_audience: false,
             jwks_refresh: JwksRefresh::default(),
+            http_client: None,
         }
     }
 }
@@ -140,6 +145,10 @@ impl AuthSettings {
         };
         let jwt = |builder: mcp_authz::JwtVerifierBuilder| {
             let builder = builder.refresh(self.jwks_refresh);
+            let builder = match &self.http_client {
+                Some(client) => builder.http_client(client.clone()),
+                None => builder,
+            };
             let builder = match &self.issuer {
                 Some(issuer) => builder.issuer(issuer.clone()),
                 None => builder,
@@ -177,7 +186,10 @@ impl AuthSettings {
                     .map_err(config)?,
             )),
             Identity::Userinfo { url } => {
-                let verifier = UserinfoVerifier::new(url.clone()).timeout(self.idp_timeout);
+                let mut verifier = UserinfoVerifier::new(url.clone()).timeout(self.idp_timeout);
+                if let Some(client) = &self.http_client {
+                    verifier = verifier.http_client(client.clone());
+                }
                 verifier.check().map_err(config)?;
                 tracing::warn!(
                     "userinfo verification: token audiences are NOT checked \
@@ -196,6 +208,9 @@ impl AuthSettings {
                 )
                 .timeout(self.idp_timeout)
                 .audience(audience.clone());
+                if let Some(client) = &self.http_client {
+                    verifier = verifier.http_client(client.clone());
+                }
                 if let Some(issuer) = &self.issuer {
                     verifier = verifier.issuer(issuer.clone());
                 }

@@ -11,10 +11,16 @@ pub mod downstream;
 mod error;
 mod listen;
 pub mod model;
+mod probes;
 mod run;
 pub mod server;
+pub mod tls;
 
 pub use error::ExampleError;
+pub use listen::{
+    ConnectionLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT,
+    DEFAULT_SHUTDOWN_GRACE, default_max_connections,
+};
 pub use run::{
     DEFAULT_SESSION_IDLE_TIMEOUT, HttpOptions, RunningHttp, serve_stdio, start_http,
     telemetry_layer,

@@ -18,9 +18,10 @@ use mcp_patterns_example::data::{CacheScope, CacheSettings, default_initial_fetc
 use mcp_patterns_example::devidp::demo_users;
 use mcp_patterns_example::downstream::FirewallStore;
 use mcp_patterns_example::server::{TOOL_NAMES, describe_scope};
+use mcp_patterns_example::tls::TrustedCas;
 use mcp_patterns_example::{
-    DEFAULT_SESSION_IDLE_TIMEOUT, ExampleError, HttpOptions, conformance, serve_stdio, start_http,
-    telemetry_layer,
+    ConnectionLimits, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SHUTDOWN_GRACE, ExampleError,
+    HttpOptions, conformance, serve_stdio, start_http, telemetry_layer,
 };
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -96,6 +97,11 @@ struct Args {
     /// JWKS, discovery) may take before the token is refused with 503 [default: 5000].
     #[arg(long, env = "MCP_IDP_TIMEOUT_MS")]
     idp_timeout_ms: Option<u64>,
+    /// A PEM file of CA certificates trusted for HTTPS to the identity provider and the OTLP
+    /// collector, in addition to the platform's roots and the file `SSL_CERT_FILE` names (for
+    /// a private CA).
+    #[arg(long, env = "MCP_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// Expected `iss` of tokens.
     #[arg(long, env = "MCP_ISSUER")]
     issuer: Option<String>,
@@ -139,6 +145,22 @@ struct Args {
     /// apply.
     #[arg(long, env = "MCP_OTEL", value_enum)]
     otel: Option<OtelMode>,
+    /// Seconds a client may take to send a request's header (from connecting, or from the first
+    /// byte of the next request on a kept-alive connection) before the connection is closed
+    /// [default: 10].
+    #[arg(long, env = "MCP_HEADER_READ_TIMEOUT")]
+    header_read_timeout: Option<u64>,
+    /// Seconds a kept-alive connection with no request in flight stays open [default: 60].
+    #[arg(long, env = "MCP_KEEP_ALIVE_TIMEOUT")]
+    keep_alive_timeout: Option<u64>,
+    /// Most HTTP connections open at once; at the limit new ones wait in the listen backlog
+    /// [default: the open-file limit less an eighth of it].
+    #[arg(long, env = "MCP_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds that requests in flight get to finish after SIGTERM or SIGINT, before their
+    /// connections are closed [default: 25].
+    #[arg(long, env = "MCP_SHUTDOWN_GRACE")]
+    shutdown_grace: Option<u64>,
     /// Telemetry verbosity profile: `development` (console, or OTLP when an endpoint is set;
     /// input/output capture on with redaction; every trace; debug-level cache and authorization
     /// spans) or `production` (capture off, parent-based sampling of 10 % of traces, info
@@ -246,7 +268,12 @@ impl Args {
             otel,
             otel_profile,
             otel_capture_io,
-            otel_sampling_ratio
+            otel_sampling_ratio,
+            ca_file,
+            header_read_timeout,
+            keep_alive_timeout,
+            max_connections,
+            shutdown_grace
         );
         self.userinfo_without_audience |= file.userinfo_without_audience;
         self.insecure_public_bind |= file.insecure_public_bind;
@@ -356,7 +383,32 @@ impl Args {
             idp_timeout,
             userinfo_without_audience: self.userinfo_without_audience,
             jwks_refresh: JwksRefresh::default().timeout(idp_timeout),
+            http_client: Some(self.trusted_cas()?.idp_client()?),
         })
+    }
+
+    /// The CA certificates trusted beyond the platform's roots: `SSL_CERT_FILE`, `--ca-file`.
+    fn trusted_cas(&self) -> Result<TrustedCas, ExampleError> {
+        TrustedCas::load(self.ca_file.as_deref())
+    }
+
+    fn connections(&self) -> ConnectionLimits {
+        let defaults = ConnectionLimits::default();
+        ConnectionLimits {
+            header_read_timeout: self
+                .header_read_timeout
+                .map_or(defaults.header_read_timeout, |s| {
+                    Duration::from_secs(s.max(1))
+                }),
+            keep_alive_timeout: self
+                .keep_alive_timeout
+                .map_or(defaults.keep_alive_timeout, |s| {
+                    Duration::from_secs(s.max(1))
+                }),
+            max_connections: self
+                .max_connections
+                .map_or(defaults.max_connections, |n| n.max(1)),
+        }
     }
 
     fn http(&self, telemetry: Option<OtelLayer>) -> Result<HttpOptions, ExampleError> {
@@ -391,6 +443,10 @@ impl Args {
                 Some(0) => None,
                 Some(secs) => Some(Duration::from_secs(secs)),
             },
+            connections: self.connections(),
+            shutdown_grace: self
+                .shutdown_grace
+                .map_or(DEFAULT_SHUTDOWN_GRACE, Duration::from_secs),
             public_url: self.public_url.clone(),
             session_limits: {
                 let defaults = SessionLimits::default();
@@ -450,6 +506,9 @@ impl Args {
             }
             config.sampler = SamplerConfig::ParentBasedTraceIdRatio(ratio);
         }
+        config
+            .otlp_certificates
+            .extend(self.trusted_cas()?.files().iter().cloned());
         Ok(config.enabled.then_some(config))
     }
 }
@@ -477,9 +536,9 @@ async fn run(shutdown: CancellationToken) -> Result<(), ExampleError> {
     };
     // Logs go to stderr: on stdio, stdout carries the protocol. With telemetry, mcp-otel's
     // subscriber writes them (with trace and span ids) and exports spans.
-    let guard = match telemetry_config {
-        Ok(Some(config)) => Some(mcp_otel::init(&config).map_err(|e| ExampleError::Config {
-            reason: format!("telemetry: {e}"),
+    let guard = match &telemetry_config {
+        Ok(Some(config)) => Some(mcp_otel::init(config).map_err(|e| ExampleError::Config {
+            reason: format!("telemetry: {}", with_causes(&e)),
         })?),
         Ok(None) | Err(_) => {
             tracing_subscriber::fmt()
@@ -495,6 +554,7 @@ async fn run(shutdown: CancellationToken) -> Result<(), ExampleError> {
     };
     let telemetry = guard.as_ref().map(|guard| telemetry_layer(guard.layer()));
     let args = args?;
+    telemetry_config?;
     let result = if args.print_entitlements {
         print_entitlements()
     } else if args.conformance {
@@ -627,6 +687,21 @@ async fn run_conformance(args: Args, shutdown: CancellationToken) -> Result<(), 
     shutdown.cancelled().await;
     running.shutdown().await;
     Ok(())
+}
+
+/// `error` and its sources, `: `-separated.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = error.source();
+    }
+    message
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

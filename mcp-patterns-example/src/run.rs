@@ -20,7 +20,8 @@ use crate::auth::{AuthSettings, GLOBAL_SCOPE, Identity as IdentitySource, develo
 use crate::data::{CacheSettings, FirewallCache};
 use crate::devidp::{DEV_TOKEN_TTL, DemoUser, RunningIssuer, demo_users, start_dev_issuer};
 use crate::downstream::{self, DownstreamClient, FirewallStore, RunningDownstream};
-use crate::listen::{Bound, Served};
+use crate::listen::{Bound, ConnectionLimits, DEFAULT_SHUTDOWN_GRACE, Served};
+use crate::probes::{self, Readiness};
 use crate::{ExampleError, FirewallServer};
 
 /// Where and how to serve over HTTP.
@@ -44,6 +45,12 @@ pub struct HttpOptions {
     /// its session (HTTP `DELETE`) frees it at once. 5 minutes by default; `None` keeps idle
     /// sessions until shutdown.
     pub session_idle_timeout: Option<Duration>,
+    /// Limits on the HTTP connections: header read timeout, keep-alive timeout, the bound on
+    /// open connections. See [`ConnectionLimits`].
+    pub connections: ConnectionLimits,
+    /// At shutdown, how long requests in flight may take to finish before their connections
+    /// are closed; the MCP sessions end after them. [`DEFAULT_SHUTDOWN_GRACE`] (25 s) by default.
+    pub shutdown_grace: Duration,
     /// The URL clients use to reach the MCP endpoint, when it differs from the address bound
     /// (behind a reverse proxy or load balancer), e.g. `https://mcp.example.com/mcp`. It is the
     /// RFC 9728 `resource` (and where its metadata document is announced), the audience tokens
@@ -76,6 +83,8 @@ impl Default for HttpOptions {
             auth: AuthSettings::default(),
             telemetry: None,
             session_idle_timeout: Some(DEFAULT_SESSION_IDLE_TIMEOUT),
+            connections: ConnectionLimits::default(),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             public_url: None,
             session_limits: SessionLimits::default(),
             insecure_public_bind: false,
@@ -129,7 +138,10 @@ impl RunningHttp {
             .map(SessionOwnershipLayer::open_sessions)
     }
 
-    /// Stops accepting requests, ends open sessions, stops the built-in downstream and waits.
+    /// Shuts down gracefully: stops accepting connections (`/readyz` answers 503 from here),
+    /// lets the requests in flight finish within [`HttpOptions::shutdown_grace`], ends the open
+    /// sessions, closes the connections, stops the built-in downstream and development issuer,
+    /// and waits for all of it.
     pub async fn shutdown(self) {
         self.served.shutdown().await;
         if let Some(downstream) = self.downstream {
@@ -210,6 +222,18 @@ async fn resolve_identity(auth: &AuthSettings, audience: &str) -> Result<Identit
     }
 }
 
+/// The identity source as `/readyz` names it.
+fn identity_source(identity: &IdentitySource) -> Option<&'static str> {
+    Some(match identity {
+        IdentitySource::Disabled => return None,
+        IdentitySource::Development => "development",
+        IdentitySource::Jwks { .. } => "jwks",
+        IdentitySource::OidcIssuer { .. } => "oidc-issuer",
+        IdentitySource::Userinfo { .. } => "userinfo",
+        IdentitySource::Introspection { .. } => "introspection",
+    })
+}
+
 /// Refuses a non-loopback bind with an identity source that gives access to anyone who can
 /// reach the port, unless [`HttpOptions::insecure_public_bind`] says so.
 fn check_bind(options: &HttpOptions) -> Result<(), ExampleError> {
@@ -234,6 +258,21 @@ fn check_bind(options: &HttpOptions) -> Result<(), ExampleError> {
     } else {
         Ok(())
     }
+}
+
+/// Serves `app` with the probes beside it, under the options' connection limits and grace.
+fn serve(bound: Bound, app: axum::Router, cache: &FirewallCache, options: &HttpOptions) -> Served {
+    let readiness = Readiness {
+        cache: cache.clone(),
+        identity: identity_source(&options.auth.identity),
+        draining: bound.draining.clone(),
+    };
+    bound.serve_with(
+        app.merge(probes::router(readiness)),
+        "MCP HTTP server",
+        options.connections,
+        options.shutdown_grace,
+    )
 }
 
 /// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
@@ -320,7 +359,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                 .merge(metadata.router())
         }
     };
-    let served = bound.serve(app, "MCP HTTP server");
+    let served = serve(bound, app, &cache, &options);
     Ok(RunningHttp {
         local_addr,
         mcp_url,

@@ -47,13 +47,35 @@ fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../mcp-authz/tests/fixtures/oidc-provider.mjs")
 }
 
+/// HTTPS for the provider: its certificate chain and key (PEM files) and the CA certificate
+/// (PEM) the test's own client trusts.
+#[derive(Clone, Debug)]
+pub struct ProviderTls {
+    /// The server certificate chain.
+    pub cert_file: PathBuf,
+    /// The server's private key.
+    pub key_file: PathBuf,
+    /// The CA that signed it.
+    pub ca_pem: String,
+}
+
+/// How to start the provider.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderOptions {
+    /// Serve HTTPS (the issuer is then `https://127.0.0.1:{port}`).
+    pub tls: Option<ProviderTls>,
+    /// Audiences, besides the fixture's, that get RS256 JWT access tokens.
+    pub extra_audiences: Vec<String>,
+}
+
 /// The running provider.
 pub struct OidcProvider {
-    /// `http://127.0.0.1:{port}`, also the `iss` of its tokens.
+    /// `http://127.0.0.1:{port}` (`https://` with TLS), also the `iss` of its tokens.
     pub issuer: String,
     /// Its port.
     pub port: u16,
     child: Child,
+    client: reqwest::Client,
 }
 
 impl OidcProvider {
@@ -64,10 +86,28 @@ impl OidcProvider {
 
     /// Starts on `port` with fresh signing keys and waits until it is ready.
     pub async fn start_on(port: u16) -> Self {
-        let mut child = Command::new("node")
+        Self::start_with(port, ProviderOptions::default()).await
+    }
+
+    /// Starts on `port` as `options` say.
+    pub async fn start_with(port: u16, options: ProviderOptions) -> Self {
+        let mut command = Command::new("node");
+        command
             .arg(fixture())
             .env("PORT", port.to_string())
             .env("OIDC_PROVIDER_MODULE", provider_module())
+            .env("EXTRA_AUDIENCES", options.extra_audiences.join(","));
+        let mut client = reqwest::Client::builder();
+        if let Some(tls) = &options.tls {
+            command
+                .env("TLS_CERT_FILE", &tls.cert_file)
+                .env("TLS_KEY_FILE", &tls.key_file);
+            client = client.tls_certs_only(
+                reqwest::Certificate::from_pem_bundle(tls.ca_pem.as_bytes()).expect("CA PEM"),
+            );
+        }
+        let client = client.build().expect("test client");
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -92,10 +132,16 @@ impl OidcProvider {
             let _ = child.wait();
             panic!("the OIDC provider did not become ready within 30 s");
         }
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         Self {
-            issuer: format!("http://127.0.0.1:{port}"),
+            issuer: format!("{scheme}://127.0.0.1:{port}"),
             port,
             child,
+            client,
         }
     }
 
@@ -142,7 +188,8 @@ impl OidcProvider {
     /// A client-credentials access token from the real token endpoint: a JWT for [`AUDIENCE`],
     /// an opaque token for [`OPAQUE_AUDIENCE`].
     pub async fn client_token(&self, client: &str, scope: &str, resource: &str) -> String {
-        let response: Value = reqwest::Client::new()
+        let response: Value = self
+            .client
             .post(format!("{}/token", self.issuer))
             .basic_auth(client, Some("secret"))
             .form(&[
@@ -165,7 +212,8 @@ impl OidcProvider {
     /// An end user's opaque access token, as the authorization-code flow would store it
     /// (the fixture's `/test/user-token`); userinfo answers for it.
     pub async fn user_token(&self, sub: &str, scope: &str) -> String {
-        let response: Value = reqwest::Client::new()
+        let response: Value = self
+            .client
             .post(format!("{}/test/user-token", self.issuer))
             .form(&[("sub", sub), ("scope", scope)])
             .send()
