@@ -45,15 +45,21 @@ pub enum TargetKind {
     Resource,
     /// A prompt, named by its prompt name.
     Prompt,
+    /// A task (`tasks/get`, `tasks/update`, `tasks/cancel`), named by its task id.
+    Task,
+    /// A skill (`skills/list`, `skills/get`), named by the URI of its `SKILL.md`.
+    Skill,
 }
 
 impl TargetKind {
-    /// `"tool"`, `"resource"` or `"prompt"`.
+    /// `"tool"`, `"resource"`, `"prompt"`, `"task"` or `"skill"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Tool => "tool",
             Self::Resource => "resource",
             Self::Prompt => "prompt",
+            Self::Task => "task",
+            Self::Skill => "skill",
         }
     }
 }
@@ -409,6 +415,10 @@ pub struct StaticPolicy {
     resources: BTreeMap<String, Rule>,
     #[serde(default)]
     prompts: BTreeMap<String, Rule>,
+    #[serde(default)]
+    tasks: BTreeMap<String, Rule>,
+    #[serde(default)]
+    skills: BTreeMap<String, Rule>,
 }
 
 impl StaticPolicy {
@@ -442,6 +452,21 @@ impl StaticPolicy {
     #[must_use]
     pub fn prompt(mut self, name: impl Into<String>, rule: impl Into<Rule>) -> Self {
         self.prompts.insert(name.into(), rule.into());
+        self
+    }
+
+    /// Sets the rule for task `id`; `"*"` is the rule of every task without one of its own.
+    #[must_use]
+    pub fn task(mut self, id: impl Into<String>, rule: impl Into<Rule>) -> Self {
+        self.tasks.insert(id.into(), rule.into());
+        self
+    }
+
+    /// Sets the rule for the skill whose `SKILL.md` is at `uri` (a trailing `*` matches any
+    /// suffix).
+    #[must_use]
+    pub fn skill(mut self, uri: impl Into<String>, rule: impl Into<Rule>) -> Self {
+        self.skills.insert(uri.into(), rule.into());
         self
     }
 
@@ -480,19 +505,26 @@ impl StaticPolicy {
         match kind {
             TargetKind::Tool => self.tools.get(name),
             TargetKind::Prompt => self.prompts.get(name),
-            TargetKind::Resource => self.resources.get(name).or_else(|| {
-                // The longest matching prefix wins.
-                self.resources
-                    .iter()
-                    .filter_map(|(key, rule)| {
-                        let prefix = key.strip_suffix('*')?;
-                        name.starts_with(prefix).then_some((prefix.len(), rule))
-                    })
-                    .max_by_key(|(len, _)| *len)
-                    .map(|(_, rule)| rule)
-            }),
+            TargetKind::Resource => longest_prefix(&self.resources, name),
+            TargetKind::Skill => longest_prefix(&self.skills, name),
+            // Task ids are made up at run time: one rule, `"*"`, covers every task.
+            TargetKind::Task => self.tasks.get(name).or_else(|| self.tasks.get("*")),
         }
     }
+}
+
+/// The rule named exactly `name`, else the one whose `prefix*` key is the longest prefix of it.
+fn longest_prefix<'a>(rules: &'a BTreeMap<String, Rule>, name: &str) -> Option<&'a Rule> {
+    rules.get(name).or_else(|| {
+        rules
+            .iter()
+            .filter_map(|(key, rule)| {
+                let prefix = key.strip_suffix('*')?;
+                name.starts_with(prefix).then_some((prefix.len(), rule))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, rule)| rule)
+    })
 }
 
 impl From<Requirement> for Rule {
