@@ -272,6 +272,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
             let handler = AuthzHandler::builder(server)
                 .policy(options.auth.policy()?)
                 .build();
+            let listen_filter = handler.listen_filter_layer();
             let service: StreamableHttpService<
                 OtelHandler<AuthzHandler<FirewallServer>>,
                 LocalSessionManager,
@@ -280,7 +281,6 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                 sessions.clone(),
                 config,
             );
-            let listen_filter = handler.listen_filter_layer();
             let mut metadata = ProtectedResourceMetadata::new(public_url.clone())
                 .resource_name("mcp-patterns-example firewall rules")
                 .scopes([GLOBAL_SCOPE, "firewall:read", "firewall:admin"]);
