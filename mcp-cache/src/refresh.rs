@@ -58,6 +58,10 @@ impl<T: Send + Sync + 'static> Cache<T> {
     /// calls cause one fetch. Dropping the returned future cancels the attempt it started (its
     /// fetch task is aborted and nothing is swapped); callers waiting on it then run their own.
     /// Returns [`CacheError::ShutDown`] after [`shutdown`](Self::shutdown).
+    ///
+    /// With a shared backend ([`CacheBuilder::shared`](crate::CacheBuilder::shared)) it takes
+    /// part in the group's refresh: while the shared snapshot is fresh it loads that snapshot (if
+    /// new) instead of fetching; once it is due, this replica takes the lease and fetches.
     pub async fn refresh_now(&self) -> Result<u64, CacheError> {
         self.inner.refresh().await
     }

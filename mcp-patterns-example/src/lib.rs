@@ -13,6 +13,7 @@ mod listen;
 pub mod model;
 mod run;
 pub mod server;
+pub mod sessions;
 
 pub use error::ExampleError;
 pub use run::{
