@@ -1,4 +1,4 @@
-//! A verification cache in front of any verifier (requirement A4).
+//! A verification cache in front of any verifier.
 
 use std::collections::HashMap;
 use std::fmt;

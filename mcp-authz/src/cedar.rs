@@ -1,4 +1,4 @@
-//! Cedar policies (`cedar-policy`), behind the `cedar` feature (requirement A11).
+//! Cedar policies (`cedar-policy`), behind the `cedar` feature.
 
 use std::fmt;
 use std::str::FromStr;

@@ -143,22 +143,31 @@ impl<H: ServerHandler> AuthzHandlerBuilder<H> {
     }
 }
 
-/// Layers 2-3 of the authorization model (requirements A8, A9, A12) around any rmcp
-/// [`ServerHandler`]:
+/// Layers 2-3 of the authorization model around any rmcp [`ServerHandler`]. It decides every
+/// request method rmcp has:
 ///
-/// - `tools/list`, `resources/list`, `resources/templates/list` and `prompts/list` show only
-///   what the policy lets the principal see ([`Action::List`]);
-/// - `tools/call`, `resources/read`, `resources/subscribe` and `prompts/get` are checked
-///   ([`Action::Invoke`], with the call's arguments) before the inner handler runs. A target the
-///   principal cannot see gets exactly the error an unknown one gets; a visible one it may not use
-///   gets a clear [`AccessError::Forbidden`] (for tools as an error *result*, which the model
-///   reads; for resources and prompts as a JSON-RPC error);
+/// - `tools/list`, `resources/list`, `resources/templates/list`, `prompts/list` and
+///   `skills/list` show only what the policy lets the principal see ([`Action::List`]);
+/// - `tools/call`, `resources/read`, `resources/subscribe`, `prompts/get`, `skills/get`,
+///   `resources/directory/read` and `tasks/*` are checked ([`Action::Invoke`], with the call's
+///   arguments) before the inner handler runs. A target the principal cannot see gets exactly the
+///   error an unknown one gets; a visible one it may not use gets a clear
+///   [`AccessError::Forbidden`] (for tools as an error *result*, which the model reads; for the
+///   others as a JSON-RPC error);
+/// - `completion/complete` answers only for prompts and resource templates the principal sees;
+/// - `subscriptions/listen` never serves a resource the principal may not read (over HTTP, put
+///   [`listen_filter_layer`](Self::listen_filter_layer) in front so the acknowledgement is
+///   filtered rather than the request refused);
+/// - `get_tool`, which rmcp calls without a caller, answers `None`: schemas of hidden tools never
+///   leave;
+/// - `initialize`, `server/discover`, `ping`, `logging/setLevel`, `resources/unsubscribe` and
+///   custom requests need an authenticated principal;
 /// - a principal whose token has expired is refused on every request
 ///   ([`AccessError::Expired`]), in stateful sessions and stdio alike;
 /// - the principal is put into the request context for the tools (layer 4).
 ///
-/// Every decision is an `auth.check_scope` span (requirement A13). Every other method is
-/// delegated unchanged. Cheap to clone when `H` is.
+/// Every decision is an `auth.check_scope` span. Protocol metadata (`get_info`, version
+/// negotiation) and client notifications are delegated unchanged. Cheap to clone when `H` is.
 ///
 /// ```
 /// use mcp_authz::{AuthzHandler, Principal, Requirement, StaticPolicy};

@@ -1,4 +1,4 @@
-//! The RFC 7662 token introspection verifier (requirement A3).
+//! The RFC 7662 token introspection verifier.
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Local JWT verification with `jsonwebtoken` (requirement A2).
+//! Local JWT verification with `jsonwebtoken`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -315,7 +315,7 @@ struct Inner {
     token_type: TokenType,
 }
 
-/// Verifies JWT access tokens locally (requirement A2): signature against a JWKS (fetched,
+/// Verifies JWT access tokens locally: signature against a JWKS (fetched,
 /// refreshed, refetched on unknown `kid`) or static keys, an explicit algorithm allow-list with
 /// the key's family matching the token's `alg`, `iss`/`aud`/`exp`/`nbf` with leeway, and a
 /// maximum token size checked before parsing.

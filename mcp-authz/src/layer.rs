@@ -1,4 +1,4 @@
-//! Layer 1: a tower layer in front of the MCP endpoint (requirement A7).
+//! Layer 1: a tower layer in front of the MCP endpoint.
 
 use std::fmt;
 use std::future::Future;

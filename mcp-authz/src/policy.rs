@@ -1,4 +1,4 @@
-//! Authorization policies (requirement A11): what a principal may see and invoke.
+//! Authorization policies: what a principal may see and invoke.
 //!
 //! A [`Policy`] answers one question, [`Policy::evaluate`], for an [`AccessRequest`]: may this
 //! principal *see* ([`Action::List`]) or *use* ([`Action::Invoke`]) this tool, resource or prompt
@@ -140,7 +140,7 @@ impl Decision {
     }
 }
 
-/// Decides whether a principal may see or use a tool, resource or prompt (requirement A11).
+/// Decides whether a principal may see or use a tool, resource or prompt.
 ///
 /// Implementations must be cheap and must not block: they run on every list entry and every
 /// call.
@@ -372,7 +372,7 @@ pub enum DefaultDecision {
     Allow,
 }
 
-/// A static map from tool names, resource URIs and prompt names to [`Rule`]s (requirement A11).
+/// A static map from tool names, resource URIs and prompt names to [`Rule`]s.
 ///
 /// Resource keys ending in `*` match every URI starting with the rest (`cache://firewalls/*`).
 /// Targets no rule names follow [`StaticPolicy::default_decision`] (deny unless set).

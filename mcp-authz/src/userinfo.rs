@@ -1,4 +1,4 @@
-//! The OIDC userinfo verifier (requirement A3).
+//! The OIDC userinfo verifier.
 
 use std::fmt;
 use std::sync::Arc;

@@ -277,17 +277,17 @@ impl Args {
                 client_secret: client_secret.clone(),
             });
         }
-        if self.jwks_url.is_some() && self.issuer.is_none() {
-            return Err(ExampleError::Config {
-                reason: "--jwks-url needs --issuer: the expected `iss` of the tokens (without \
-                         it, a token claiming any issuer would be accepted)"
-                    .into(),
-            });
-        }
         if chosen.len() > 1 {
             return Err(ExampleError::Config {
                 reason: "choose one of --no-auth, --jwks-url, --oidc-issuer, --userinfo-url, \
                          --introspection-url"
+                    .into(),
+            });
+        }
+        if self.jwks_url.is_some() && self.issuer.is_none() {
+            return Err(ExampleError::Config {
+                reason: "--jwks-url needs --issuer: the expected `iss` of the tokens (without \
+                         it, a token claiming any issuer would be accepted)"
                     .into(),
             });
         }
