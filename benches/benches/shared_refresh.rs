@@ -166,12 +166,15 @@ async fn round(redis: Option<&str>, key: &str, length: Duration) -> Round {
     }
 }
 
+#[allow(clippy::cast_possible_truncation)] // p is a percentage, 0..=100
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
+    // Nearest rank: ceil(p% of n), 1-based.
+    let n = sorted.len();
+    let rank = (n * usize::from(u8::try_from(p.round() as i64).unwrap_or(100))).div_ceil(100);
+    sorted[rank.clamp(1, n) - 1]
 }
 
 fn summary(values: &mut [f64]) -> String {
