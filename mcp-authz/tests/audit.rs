@@ -1,9 +1,5 @@
-//! Audit (requirement A13): every decision is an `auth.verify_token` / `auth.check_scope` span
+//! Audit: every decision is an `auth.verify_token` / `auth.check_scope` span
 //! with `enduser.id`, scopes, tool, decision and reason — and the token appears nowhere.
-
-use std::collections::HashMap;
-use std::fmt::Debug;
-use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mcp_authz::{
@@ -13,85 +9,14 @@ use mcp_authz::{
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::{Layer, Registry};
+use tracing_subscriber::Registry;
+use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "support/capture.rs"]
+mod capture;
 mod common;
 
-type Spans = Arc<Mutex<Vec<(u64, String, HashMap<String, String>)>>>;
-
-#[derive(Clone, Default)]
-struct Capture {
-    spans: Spans,
-    events: Arc<Mutex<Vec<HashMap<String, String>>>>,
-}
-
-struct Fields<'a>(&'a mut HashMap<String, String>);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        self.0.insert(
-            field.name().to_owned(),
-            format!("{value:?}").trim_matches('"').to_owned(),
-        );
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl<S: tracing::Subscriber> Layer<S> for Capture {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
-        let mut fields = HashMap::new();
-        attrs.record(&mut Fields(&mut fields));
-        self.spans.lock().unwrap().push((
-            id.into_u64(),
-            attrs.metadata().name().to_owned(),
-            fields,
-        ));
-    }
-    fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
-        let mut spans = self.spans.lock().unwrap();
-        if let Some((_, _, fields)) = spans.iter_mut().rev().find(|(i, _, _)| *i == id.into_u64()) {
-            values.record(&mut Fields(fields));
-        }
-    }
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut fields = HashMap::new();
-        event.record(&mut Fields(&mut fields));
-        self.events.lock().unwrap().push(fields);
-    }
-}
-
-impl Capture {
-    fn spans_named(&self, name: &str) -> Vec<HashMap<String, String>> {
-        self.spans
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, n, _)| n == name)
-            .map(|(_, _, f)| f.clone())
-            .collect()
-    }
-
-    fn mentions(&self, needle: &str) -> bool {
-        let in_spans = self
-            .spans
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(_, _, f)| f.values().any(|v| v.contains(needle)));
-        let in_events = self
-            .events
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|f| f.values().any(|v| v.contains(needle)));
-        in_spans || in_events
-    }
-}
+use capture::Capture;
 
 #[tokio::test]
 async fn decisions_are_audited_without_the_token() {

@@ -248,6 +248,7 @@ const METHODS: [(&str, Kind); 21] = [
 ];
 
 /// Calls `method` on `handler`; returns the JSON-RPC error or a short description of the result.
+#[allow(clippy::too_many_lines)] // one arm per method
 async fn call(
     handler: &AuthzHandler<Probe>,
     method: &str,
@@ -358,24 +359,26 @@ async fn call(
     }
 }
 
+#[derive(Clone)]
+struct Plain;
+
+impl ServerHandler for Plain {}
+
+/// Both ends of the pipe, kept open while the test builds contexts on the server's peer.
+#[allow(dead_code)]
+struct Pipe(
+    rmcp::service::RunningService<RoleServer, Plain>,
+    rmcp::service::RunningService<rmcp::RoleClient, ()>,
+);
+
 /// A real peer (over an in-memory pipe) for building request contexts.
-async fn peer() -> (rmcp::Peer<RoleServer>, impl Drop) {
-    #[derive(Clone)]
-    struct Plain;
-    impl ServerHandler for Plain {}
+async fn peer() -> (rmcp::Peer<RoleServer>, Pipe) {
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let server = tokio::spawn(async move { Plain.serve(server_io).await });
     let client = ().serve(client_io).await.expect("client");
     let server = server.await.expect("join").expect("server");
     let peer = server.peer().clone();
-    struct Keep(
-        #[allow(dead_code)] rmcp::service::RunningService<RoleServer, Plain>,
-        #[allow(dead_code)] rmcp::service::RunningService<rmcp::RoleClient, ()>,
-    );
-    impl Drop for Keep {
-        fn drop(&mut self) {}
-    }
-    (peer, Keep(server, client))
+    (peer, Pipe(server, client))
 }
 
 fn open_policy() -> StaticPolicy {

@@ -23,6 +23,7 @@ use crate::console::ConsoleExporter;
 use crate::layer::OtelLayerBuilder;
 use crate::logfmt::TraceIdFormat;
 use crate::openinference;
+use crate::profile::Profile;
 
 /// Where finished spans go.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -108,6 +109,7 @@ impl SamplerConfig {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
+#[allow(clippy::struct_excessive_bools)] // plain configuration data: one switch per setting
 pub struct TelemetryConfig {
     /// Set up export at all (`MCP_OTEL_ENABLED`). When `false`, [`init`] installs only the log
     /// output. Default `true`.
@@ -157,6 +159,12 @@ pub struct TelemetryConfig {
     /// [`TelemetryGuard::layer`] (`MCP_OTEL_CAPTURE_IO`, `MCP_OTEL_REDACT_FIELDS`,
     /// `MCP_OTEL_CAPTURE_MAX_BYTES`). Default off.
     pub capture: CaptureConfig,
+    /// Colour the log lines with ANSI escape codes (`MCP_LOG_ANSI`; `NO_COLOR` turns it off).
+    /// Default: only when stderr is a terminal, so log files and collectors get plain text.
+    pub log_ansi: bool,
+    /// The [`Profile`] whose defaults these are (`MCP_OTEL_PROFILE`), `None` for the built-in
+    /// defaults. Set with [`profile`](Self::profile).
+    pub profile: Option<Profile>,
 }
 
 impl Default for TelemetryConfig {
@@ -289,7 +297,17 @@ impl TelemetryConfig {
             span_filter: "info".to_owned(),
             log_to_stderr: true,
             capture: CaptureConfig::default(),
+            log_ansi: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            profile: None,
         }
+    }
+
+    /// Sets every field `profile` has an opinion on to the profile's value (see [`Profile`]);
+    /// set fields afterwards, or use [`merge_lookup`](Self::merge_lookup), to override them.
+    #[must_use]
+    pub fn profile(mut self, profile: Profile) -> Self {
+        profile.apply(&mut self);
+        self
     }
 
     /// [`new`](Self::new) with the process environment applied
@@ -302,6 +320,7 @@ impl TelemetryConfig {
     ///
     /// | Variable | Field |
     /// | --- | --- |
+    /// | `MCP_OTEL_PROFILE` (`development`, `production`), applied first | every field, see [`Profile`] |
     /// | `MCP_OTEL_ENABLED` | `enabled` |
     /// | `OTEL_SERVICE_NAME` | `service_name` |
     /// | `OTEL_TRACES_EXPORTER` (`otlp`, `console`, `none`) | `traces` |
@@ -309,13 +328,18 @@ impl TelemetryConfig {
     /// | `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, `grpc`) | `otlp_protocol` |
     /// | `PHOENIX_API_KEY` | `otlp_headers` (`authorization: Bearer …`) |
     /// | `PHOENIX_PROJECT_NAME` | `project_name` |
-    /// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `sampler` |
+    /// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` (alone: the ratio of a ratio sampler) | `sampler` |
     /// | `OTEL_METRICS_EXPORTER` (`otlp`, `none`) | `metrics` |
     /// | `OTEL_METRIC_EXPORT_INTERVAL` | `metric_interval` |
     /// | `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_SCHEDULE_DELAY` | `max_queue_size`, `scheduled_delay` |
     /// | `OTEL_EXPORTER_OTLP_TIMEOUT` | `export_timeout` |
     /// | `MCP_LOG_LEVEL` | `log_filter` |
+    /// | `MCP_OTEL_SPAN_FILTER` | `span_filter` |
+    /// | `MCP_LOG_ANSI` (`true`, `false`), else `NO_COLOR` (any value: off) | `log_ansi` |
     /// | `MCP_OTEL_CAPTURE_IO`, `MCP_OTEL_REDACT_FIELDS` (comma-separated, added), `MCP_OTEL_CAPTURE_MAX_BYTES` | `capture` |
+    ///
+    /// With the development profile, an OTLP endpoint variable (a local Phoenix) switches traces
+    /// from the console to OTLP unless `OTEL_TRACES_EXPORTER` says otherwise.
     ///
     /// Empty values count as unset. Values that do not parse are errors, not silently ignored.
     #[allow(clippy::too_many_lines)] // one arm per variable of the table above
@@ -325,6 +349,9 @@ impl TelemetryConfig {
     {
         let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
 
+        if let Some(v) = get("MCP_OTEL_PROFILE") {
+            self = self.profile(v.parse()?);
+        }
         if let Some(v) = get("MCP_OTEL_ENABLED") {
             self.enabled = parse_bool("MCP_OTEL_ENABLED", &v)?;
         }
@@ -366,6 +393,9 @@ impl TelemetryConfig {
         let phoenix_only = otel_endpoint.is_none() && phoenix_endpoint.is_some();
         if let Some(v) = otel_endpoint.or(phoenix_endpoint) {
             self.otlp_endpoint = base_endpoint(&v);
+            if self.profile == Some(Profile::Development) && get("OTEL_TRACES_EXPORTER").is_none() {
+                self.traces = TraceExporter::Otlp;
+            }
         }
         if let Some(key) = get("PHOENIX_API_KEY") {
             self.otlp_headers
@@ -374,9 +404,9 @@ impl TelemetryConfig {
         if let Some(v) = get("PHOENIX_PROJECT_NAME") {
             self.project_name = Some(v.trim().to_owned());
         }
+        let sampler_arg = get("OTEL_TRACES_SAMPLER_ARG");
         if let Some(v) = get("OTEL_TRACES_SAMPLER") {
-            let arg = get("OTEL_TRACES_SAMPLER_ARG");
-            let arg = arg.as_deref();
+            let arg = sampler_arg.as_deref();
             self.sampler = match v.trim().to_ascii_lowercase().as_str() {
                 "always_on" => SamplerConfig::AlwaysOn,
                 "always_off" => SamplerConfig::AlwaysOff,
@@ -395,6 +425,15 @@ impl TelemetryConfig {
                     });
                 }
             };
+        } else if let Some(arg) = sampler_arg.as_deref() {
+            // The argument alone tunes the ratio of the sampler already chosen (a profile's).
+            match &mut self.sampler {
+                SamplerConfig::TraceIdRatio(ratio)
+                | SamplerConfig::ParentBasedTraceIdRatio(ratio) => {
+                    *ratio = parse_ratio(Some(arg))?;
+                }
+                _ => {}
+            }
         }
         self.metrics = match get("OTEL_METRICS_EXPORTER") {
             Some(v) => match v.trim().to_ascii_lowercase().as_str() {
@@ -424,6 +463,14 @@ impl TelemetryConfig {
         }
         if let Some(v) = get("MCP_LOG_LEVEL") {
             v.trim().clone_into(&mut self.log_filter);
+        }
+        if let Some(v) = get("MCP_OTEL_SPAN_FILTER") {
+            v.trim().clone_into(&mut self.span_filter);
+        }
+        if let Some(v) = get("MCP_LOG_ANSI") {
+            self.log_ansi = parse_bool("MCP_LOG_ANSI", &v)?;
+        } else if get("NO_COLOR").is_some() {
+            self.log_ansi = false;
         }
         if let Some(v) = get("MCP_OTEL_CAPTURE_IO") {
             self.capture.enabled = parse_bool("MCP_OTEL_CAPTURE_IO", &v)?;
@@ -785,6 +832,7 @@ pub fn build(config: &TelemetryConfig) -> Result<(TelemetryGuard, tracing::Dispa
     let fmt_layer = config.log_to_stderr.then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_ansi(config.log_ansi)
             .event_format(format.clone())
     });
     let otel_layer = tracer_provider.as_ref().map(|provider| {

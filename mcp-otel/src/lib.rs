@@ -9,6 +9,7 @@ mod logfmt;
 pub mod metrics;
 pub mod openinference;
 mod operation;
+pub mod profile;
 pub mod propagation;
 pub mod semconv;
 pub mod stats;
@@ -22,6 +23,7 @@ pub use init::{
 };
 pub use layer::{OtelLayer, OtelLayerBuilder, Transport, UserIdFn};
 pub use logfmt::TraceIdFormat;
+pub use profile::Profile;
 
 /// The instrumentation scope name of this crate's meter and spans.
 pub const INSTRUMENTATION_NAME: &str = "mcp-otel";

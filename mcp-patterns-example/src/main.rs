@@ -11,9 +11,12 @@ use std::time::Duration;
 use clap::Parser;
 use mcp_authz::{DEFAULT_IDP_TIMEOUT, JwksRefresh, SessionLimits};
 use mcp_cache::InitialFetch;
-use mcp_otel::{OtelLayer, TelemetryConfig, TraceExporter};
+use mcp_otel::{OtelLayer, Profile, SamplerConfig, TelemetryConfig, TraceExporter};
+use mcp_patterns_example::access::READ;
 use mcp_patterns_example::auth::{AuthSettings, GLOBAL_SCOPE, Identity};
 use mcp_patterns_example::data::{CacheScope, CacheSettings, default_initial_fetch};
+use mcp_patterns_example::devidp::demo_users;
+use mcp_patterns_example::downstream::FirewallStore;
 use mcp_patterns_example::server::{TOOL_NAMES, describe_scope};
 use mcp_patterns_example::{
     DEFAULT_SESSION_IDLE_TIMEOUT, ExampleError, HttpOptions, conformance, serve_stdio, start_http,
@@ -30,6 +33,7 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Default, Parser, Deserialize)]
 #[command(version, about)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+#[allow(clippy::struct_excessive_bools)] // command-line switches
 struct Args {
     /// A TOML file with any of these options (kebab-case keys, e.g. `cache-scope = "session"`).
     #[arg(long, env = "MCP_CONFIG")]
@@ -140,6 +144,33 @@ struct Args {
     /// apply.
     #[arg(long, env = "MCP_OTEL", value_enum)]
     otel: Option<OtelMode>,
+    /// Telemetry verbosity profile: `development` (console, or OTLP when an endpoint is set;
+    /// input/output capture on with redaction; every trace; debug-level cache and authorization
+    /// spans) or `production` (capture off, parent-based sampling of 10 % of traces, info
+    /// level). Turns telemetry on; every other telemetry option and variable overrides it.
+    /// See docs/observability.md.
+    #[arg(long, env = "MCP_OTEL_PROFILE", value_enum)]
+    otel_profile: Option<ProfileArg>,
+    /// Record tool inputs and outputs on spans (`input.value`, `output.value`), with the
+    /// default redaction list; overrides the profile and MCP_OTEL_CAPTURE_IO.
+    #[arg(long, value_name = "BOOL")]
+    otel_capture_io: Option<bool>,
+    /// Fraction of traces recorded (0 to 1), parent-based: a caller's sampling decision in
+    /// `traceparent` is followed; overrides the profile and OTEL_TRACES_SAMPLER*.
+    #[arg(long, value_name = "RATIO")]
+    otel_sampling_ratio: Option<f64>,
+    /// INSECURE, for testing evaluators only: answer every caller with every application's
+    /// rules (the per-application data filter is off; token checks and tool policy stay on).
+    /// Refused with `--otel-profile production` and on a non-loopback `--bind`. It exists so the
+    /// entitlement-leak evaluator (scripts/evals) can be seen to fail.
+    #[arg(long)]
+    insecure_no_data_filter: bool,
+    /// Print the development issuer's demo users and the applications each may read, as the
+    /// JSON entitlements file the evaluation workflow's leak check takes (`scripts/evals
+    /// --entitlements FILE`), and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    print_entitlements: bool,
     /// Turn authorization off: every caller is the local operator. Local experiments only.
     #[arg(long, env = "MCP_NO_AUTH")]
     no_auth: bool,
@@ -157,6 +188,27 @@ enum OtelMode {
     Off,
     Console,
     Otlp,
+}
+
+/// `--otel-profile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum ProfileArg {
+    #[value(alias = "dev")]
+    #[serde(alias = "dev")]
+    Development,
+    #[value(alias = "prod")]
+    #[serde(alias = "prod")]
+    Production,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(profile: ProfileArg) -> Self {
+        match profile {
+            ProfileArg::Development => Profile::Development,
+            ProfileArg::Production => Profile::Production,
+        }
+    }
 }
 
 /// `--initial-fetch`.
@@ -197,7 +249,10 @@ impl Args {
             max_sessions_per_user,
             max_sessions,
             policy,
-            otel
+            otel,
+            otel_profile,
+            otel_capture_io,
+            otel_sampling_ratio
         );
         self.userinfo_without_audience |= file.userinfo_without_audience;
         self.insecure_public_bind |= file.insecure_public_bind;
@@ -205,6 +260,7 @@ impl Args {
             self.required_scope = file.required_scope;
         }
         self.no_auth |= file.no_auth;
+        self.insecure_no_data_filter |= file.insecure_no_data_filter;
         self
     }
 
@@ -311,8 +367,27 @@ impl Args {
     }
 
     fn http(&self, telemetry: Option<OtelLayer>) -> Result<HttpOptions, ExampleError> {
+        let bind = self.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        if self.insecure_no_data_filter {
+            if self.otel_profile == Some(ProfileArg::Production) {
+                return Err(ExampleError::Config {
+                    reason: "--insecure-no-data-filter is for test and staging servers; it is \
+                             refused with --otel-profile production"
+                        .into(),
+                });
+            }
+            if !bind.is_loopback() {
+                return Err(ExampleError::Config {
+                    reason: format!(
+                        "--insecure-no-data-filter serves every application to every caller; \
+                         it is refused on the non-loopback address {bind}"
+                    ),
+                });
+            }
+        }
         Ok(HttpOptions {
-            bind: self.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            bind,
+            insecure_no_data_filter: self.insecure_no_data_filter,
             port: self.port.unwrap_or(8080),
             downstream_url: self.downstream_url.clone(),
             cache: self.cache(),
@@ -340,27 +415,47 @@ impl Args {
     /// The telemetry configuration, `None` when telemetry is off.
     fn telemetry(&self) -> Result<Option<TelemetryConfig>, ExampleError> {
         let set = |key: &str| std::env::var(key).is_ok_and(|v| !v.trim().is_empty());
-        let mode = self.otel.unwrap_or(
-            if set("OTEL_EXPORTER_OTLP_ENDPOINT")
-                || set("PHOENIX_COLLECTOR_ENDPOINT")
-                || std::env::var("MCP_OTEL_ENABLED").is_ok_and(|v| v == "true" || v == "1")
-            {
-                OtelMode::Otlp
-            } else {
-                OtelMode::Off
-            },
-        );
-        if mode == OtelMode::Off {
+        let on_by_env = set("OTEL_EXPORTER_OTLP_ENDPOINT")
+            || set("PHOENIX_COLLECTOR_ENDPOINT")
+            || std::env::var("MCP_OTEL_ENABLED").is_ok_and(|v| v == "true" || v == "1");
+        // A profile turns telemetry on with its own exporter choice; `--otel` still overrides.
+        let mode = self.otel.or(if on_by_env || self.otel_profile.is_some() {
+            None
+        } else {
+            Some(OtelMode::Off)
+        });
+        if mode == Some(OtelMode::Off) {
             return Ok(None);
         }
-        let mut config = TelemetryConfig::from_env("mcp-patterns-example").map_err(|e| {
-            ExampleError::Config {
+        // The profile from the command line or config file stands in for MCP_OTEL_PROFILE; the
+        // other variables then override it, and the options below override those.
+        let profile = self.otel_profile.map(|p| Profile::from(p).as_str());
+        let mut config = TelemetryConfig::new("mcp-patterns-example")
+            .merge_lookup(|key| match (key, profile) {
+                ("MCP_OTEL_PROFILE", Some(profile)) => Some(profile.to_owned()),
+                _ => std::env::var(key).ok(),
+            })
+            .map_err(|e| ExampleError::Config {
                 reason: format!("telemetry: {e}"),
+            })?;
+        match mode {
+            Some(OtelMode::Console) => {
+                config.traces = TraceExporter::Console;
+                config.metrics = false;
             }
-        })?;
-        if mode == OtelMode::Console {
-            config.traces = TraceExporter::Console;
-            config.metrics = false;
+            Some(OtelMode::Otlp) => config.traces = TraceExporter::Otlp,
+            Some(OtelMode::Off) | None => {}
+        }
+        if let Some(capture) = self.otel_capture_io {
+            config.capture.enabled = capture;
+        }
+        if let Some(ratio) = self.otel_sampling_ratio {
+            if !(0.0..=1.0).contains(&ratio) {
+                return Err(ExampleError::Config {
+                    reason: format!("--otel-sampling-ratio {ratio}: expected a number from 0 to 1"),
+                });
+            }
+            config.sampler = SamplerConfig::ParentBasedTraceIdRatio(ratio);
         }
         Ok(config.enabled.then_some(config))
     }
@@ -407,7 +502,9 @@ async fn run(shutdown: CancellationToken) -> Result<(), ExampleError> {
     };
     let telemetry = guard.as_ref().map(|guard| telemetry_layer(guard.layer()));
     let args = args?;
-    let result = if args.conformance {
+    let result = if args.print_entitlements {
+        print_entitlements()
+    } else if args.conformance {
         run_conformance(args, shutdown).await
     } else if args.stdio {
         // The layer's transport is `pipe` unless a request arrives over HTTP.
@@ -440,6 +537,7 @@ async fn run_http(
 ) -> Result<(), ExampleError> {
     let traced = telemetry.is_some();
     let options = args.http(telemetry)?;
+    let insecure = options.insecure_no_data_filter;
     let scope = options.cache.scope;
     let running = start_http(options).await?;
     eprintln!(
@@ -474,9 +572,47 @@ async fn run_http(
     if traced {
         eprintln!("  telemetry: on (see docs/observability.md)");
     }
+    if insecure {
+        eprintln!(
+            "  WARNING: --insecure-no-data-filter: every caller gets every application's rules \
+             (for testing the leak evaluator only)"
+        );
+    }
     shutdown.cancelled().await;
     eprintln!("mcp-patterns-example shutting down");
     running.shutdown().await;
+    Ok(())
+}
+
+/// `--print-entitlements`: the demo users' readable applications and every application of the
+/// built-in downstream, as JSON on stdout.
+fn print_entitlements() -> Result<(), ExampleError> {
+    let applications: Vec<String> = FirewallStore::seeded()
+        .all()
+        .into_iter()
+        .map(|app| app.app_name)
+        .collect();
+    let users: serde_json::Map<String, serde_json::Value> = demo_users()
+        .into_iter()
+        .map(|user| {
+            let readable: Vec<&String> = user
+                .applications
+                .iter()
+                .filter(|(_, permissions)| permissions.iter().any(|p| p == READ))
+                .map(|(app, _)| app)
+                .collect();
+            (user.subject.clone(), serde_json::json!(readable))
+        })
+        .collect();
+    let document = serde_json::json!({
+        "source": "mcp-patterns-example development issuer (demo users) and built-in downstream",
+        "applications": applications,
+        "users": users,
+    });
+    let text = serde_json::to_string_pretty(&document).map_err(|e| ExampleError::Config {
+        reason: format!("cannot render the entitlements: {e}"),
+    })?;
+    println!("{text}");
     Ok(())
 }
 

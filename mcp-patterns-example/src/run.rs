@@ -58,6 +58,10 @@ pub struct HttpOptions {
     /// issuer's demo tokens are printed, `--no-auth` needs none), so by default the server
     /// refuses to start that way.
     pub insecure_public_bind: bool,
+    /// INSECURE, for testing evaluators only: every caller gets every application's rules (the
+    /// server's per-application data filter is off; token verification and the tool policy
+    /// stay on). Default `false`. See [`FirewallServer::data_filter`].
+    pub insecure_no_data_filter: bool,
 }
 
 /// The default [`HttpOptions::session_idle_timeout`].
@@ -76,6 +80,7 @@ impl Default for HttpOptions {
             public_url: None,
             session_limits: SessionLimits::default(),
             insecure_public_bind: false,
+            insecure_no_data_filter: false,
         }
     }
 }
@@ -206,15 +211,15 @@ async fn resolve_identity(auth: &AuthSettings, audience: &str) -> Result<Identit
     }
 }
 
-/// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
-#[allow(clippy::too_many_lines)] // the one place that composes the layers, in order
-pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleError> {
+/// Refuses a non-loopback bind with an identity source that gives access to anyone who can
+/// reach the port, unless [`HttpOptions::insecure_public_bind`] says so.
+fn check_bind(options: &HttpOptions) -> Result<(), ExampleError> {
     let open_identity = matches!(
         options.auth.identity,
         IdentitySource::Development | IdentitySource::Disabled
     );
     if !options.bind.is_loopback() && open_identity && !options.insecure_public_bind {
-        return Err(ExampleError::Config {
+        Err(ExampleError::Config {
             reason: format!(
                 "refusing to bind {} with {}: anyone who can reach the port would get access. \
                  Configure a real identity provider (--oidc-issuer, --jwks-url, \
@@ -226,8 +231,15 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                     "the development token issuer (its demo tokens are printed)"
                 }
             ),
-        });
+        })
+    } else {
+        Ok(())
     }
+}
+
+/// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
+pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleError> {
+    check_bind(&options)?;
     let (client, downstream) = downstream_for(options.downstream_url.as_deref()).await?;
     let bound = Bound::bind(SocketAddr::new(options.bind, options.port)).await?;
     let local_addr = bound.local_addr;
@@ -273,7 +285,8 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         Some(verifier) => {
             let server = FirewallServer::with_callers(data, client.clone(), |context| {
                 principal_from(context).map(Caller::from_principal)
-            });
+            })
+            .data_filter(!options.insecure_no_data_filter);
             let handler = AuthzHandler::builder(server)
                 .policy(options.auth.policy()?)
                 .build();

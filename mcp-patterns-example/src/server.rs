@@ -81,6 +81,7 @@ pub struct FirewallServer {
     data: FirewallCache,
     downstream: DownstreamClient,
     caller: Arc<CallerFn>,
+    data_filter: bool,
     tool_router: ToolRouter<Self>,
 }
 
@@ -124,8 +125,22 @@ impl FirewallServer {
             data,
             downstream,
             caller: Arc::new(caller),
+            data_filter: true,
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// Whether each caller sees only the applications they are entitled to: `true`, the
+    /// default. `false` is INSECURE, for testing evaluators only: the server then answers every
+    /// caller with every application's rules, as if each were entitled to all of them (tools,
+    /// resources and the resource list), while who the caller is, the admin role and the tool
+    /// policy still apply. It exists so that an entitlement-leak check over the traces
+    /// (`scripts/evals`) can be shown to catch a server whose data filter is broken; never
+    /// serve real users with it.
+    #[must_use]
+    pub fn data_filter(mut self, on: bool) -> Self {
+        self.data_filter = on;
+        self
     }
 
     /// The cached data.
@@ -137,13 +152,27 @@ impl FirewallServer {
         (self.caller)(context).ok_or(ExampleError::Unauthenticated)
     }
 
+    /// The caller whose entitlements filter the data: the caller itself, or, with the data
+    /// filter off, the caller holding every application.
+    fn data_caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, ExampleError> {
+        let caller = self.caller(context)?;
+        Ok(if self.data_filter {
+            caller
+        } else {
+            Caller {
+                access: crate::access::Access::All,
+                ..caller
+            }
+        })
+    }
+
     async fn get_app(
         &self,
         context: &RequestContext<RoleServer>,
         app_name: &str,
     ) -> Result<AppFirewall, ExampleError> {
         validate_app_name(app_name)?;
-        let caller = self.caller(context)?;
+        let caller = self.data_caller(context)?;
         caller.require_read(app_name)?;
         self.data
             .view(&caller)
@@ -164,7 +193,7 @@ impl FirewallServer {
         context: RequestContext<RoleServer>,
     ) -> Result<Json<FirewallRuleList>, CallToolResult> {
         let list = async {
-            let caller = self.caller(&context)?;
+            let caller = self.data_caller(&context)?;
             let view = self.data.view(&caller).await?;
             Ok::<_, ExampleError>(FirewallRuleList { apps: view.apps()? })
         };
@@ -306,7 +335,7 @@ impl ServerHandler for FirewallServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let caller = self
-            .caller(&context)
+            .data_caller(&context)
             .map_err(ExampleError::into_error_data)?;
         // Before the first successful fetch (degrade policy) the fixed resources are listed,
         // so the health resource can be found; the per-application ones follow once data is in.
@@ -355,7 +384,7 @@ impl ServerHandler for FirewallServer {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let uri = request.uri.as_str();
         let caller = self
-            .caller(&context)
+            .data_caller(&context)
             .map_err(ExampleError::into_error_data)?;
         let app = uri
             .strip_prefix(FIREWALLS_URI)

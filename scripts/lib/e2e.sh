@@ -68,3 +68,36 @@ e2e_stop_servers() {
   E2E_SERVER_PIDS=()
 }
 trap e2e_stop_servers EXIT
+
+# e2e_start_phoenix: starts `phoenix serve` (installed by scripts/setup/phoenix.sh) on free
+# loopback ports with a fresh working directory, stopped with the servers; sets E2E_PHOENIX_URL.
+# Fails if it is not installed or does not answer within 180 s.
+e2e_start_phoenix() {
+  local phoenix="$E2E_CACHE/phoenix/bin/phoenix" port grpc_port workdir log pid
+  if [ ! -x "$phoenix" ]; then
+    echo "FAIL: Arize Phoenix is not installed; run scripts/setup/phoenix.sh" >&2
+    return 1
+  fi
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  grpc_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  workdir=$(mktemp -d)
+  log="$workdir/phoenix.log"
+  PHOENIX_WORKING_DIR="$workdir" PHOENIX_HOST=127.0.0.1 PHOENIX_PORT="$port" \
+    PHOENIX_GRPC_PORT="$grpc_port" PHOENIX_TELEMETRY_ENABLED=false "$phoenix" serve >"$log" 2>&1 &
+  pid=$!
+  E2E_SERVER_PIDS+=("$pid")
+  for _ in $(seq 1 180); do
+    if curl -sf "http://127.0.0.1:$port/v1/projects" >/dev/null; then
+      export E2E_PHOENIX_URL="http://127.0.0.1:$port"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "FAIL: Phoenix exited:" >&2
+      cat "$log" >&2
+      return 1
+    fi
+    sleep 1
+  done
+  echo "FAIL: Phoenix did not start in 180 s" >&2
+  return 1
+}
