@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::coordination::{Coordination, Coordinator};
 use crate::health::{Health, RefreshStatus};
 use crate::stats::Counters;
 use crate::{CacheConfig, CacheError, CacheStats, Fetcher, Lookup, Snapshot, fetch_fn};
@@ -22,6 +23,8 @@ pub(crate) struct Inner<T> {
     pub(crate) current: ArcSwapOption<Snapshot<T>>,
     pub(crate) status: ArcSwap<RefreshStatus>,
     pub(crate) fetcher: Arc<dyn Fetcher<T>>,
+    /// Shares refreshes with other replicas (feature `redis`); `None` refreshes alone.
+    pub(crate) coordinator: Option<Arc<dyn Coordinator<T>>>,
     pub(crate) validator: Option<Validator<T>>,
     pub(crate) item_count: Option<ItemCount<T>>,
     pub(crate) counters: Counters,
@@ -89,6 +92,7 @@ pub struct CacheBuilder<T> {
     config: CacheConfig,
     validator: Option<Validator<T>>,
     item_count: Option<ItemCount<T>>,
+    coordinator: Option<Arc<dyn Coordinator<T>>>,
 }
 
 impl<T> fmt::Debug for CacheBuilder<T> {
@@ -96,6 +100,7 @@ impl<T> fmt::Debug for CacheBuilder<T> {
         f.debug_struct("CacheBuilder")
             .field("config", &self.config)
             .field("validator", &self.validator.is_some())
+            .field("shared", &self.coordinator.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +118,7 @@ impl<T: Send + Sync + 'static> CacheBuilder<T> {
             config: CacheConfig::default(),
             validator: None,
             item_count: None,
+            coordinator: None,
         }
     }
 
@@ -143,6 +149,16 @@ impl<T: Send + Sync + 'static> CacheBuilder<T> {
         self
     }
 
+    /// Shares refreshes with the other replicas of the server through Redis (feature `redis`):
+    /// per TTL one replica fetches from the downstream and the others load its snapshot. See
+    /// [`RedisShared`](crate::RedisShared).
+    #[cfg(feature = "redis")]
+    #[must_use]
+    pub fn shared(mut self, shared: crate::RedisShared<T>) -> Self {
+        self.coordinator = Some(Arc::new(shared.into_coordinator(&self.config)));
+        self
+    }
+
     /// Creates the cache and runs the initial fetch policy
     /// ([`InitialFetch`](crate::InitialFetch)): fail-fast and retry return only once the first
     /// snapshot is in (or with the error); degrade returns at once. Then starts the background
@@ -155,6 +171,7 @@ impl<T: Send + Sync + 'static> CacheBuilder<T> {
                 current: ArcSwapOption::empty(),
                 status: ArcSwap::from_pointee(RefreshStatus::default()),
                 fetcher: self.fetcher,
+                coordinator: self.coordinator,
                 validator: self.validator,
                 item_count: self.item_count,
                 counters: Counters::default(),
@@ -166,6 +183,9 @@ impl<T: Send + Sync + 'static> CacheBuilder<T> {
                 shut_down: AtomicBool::new(false),
             }),
         };
+        if let Some(coordinator) = &cache.inner.coordinator {
+            coordinator.start(Arc::downgrade(&cache.inner), cache.inner.ct.clone());
+        }
         cache.initial_fetch().await?;
         cache.start_background();
         Ok(cache)
@@ -331,6 +351,12 @@ impl<T> Cache<T> {
     /// (the `cache://meta/health` resource, requirement C8).
     pub fn health(&self) -> Health {
         Health::of(self)
+    }
+
+    /// The coordination state when the cache shares its refreshes with other replicas
+    /// ([`CacheBuilder::shared`], feature `redis`); `None` for a cache that refreshes alone.
+    pub fn coordination(&self) -> Option<Coordination> {
+        self.inner.coordinator.as_ref().map(|c| c.status())
     }
 
     /// A receiver that changes after every refresh attempt (success or failure). The value is a

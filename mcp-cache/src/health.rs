@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::{Cache, CacheError, CacheStats};
+use crate::{Cache, CacheError, CacheStats, Coordination};
 
 /// Outcome of the latest refresh attempts, kept also while no snapshot exists (degrade policy).
 #[derive(Debug, Clone, Default)]
@@ -67,6 +67,10 @@ pub struct Health {
     pub consecutive_failures: u32,
     /// The counters.
     pub stats: CacheStats,
+    /// How this replica shares refreshes with the others (leader or follower, last shared
+    /// generation, backend reachable); absent for a cache that refreshes alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coordination: Option<Coordination>,
 }
 
 impl Health {
@@ -89,6 +93,7 @@ impl Health {
             last_error_kind: status.last_error.as_ref().map(CacheError::kind),
             consecutive_failures: status.consecutive_failures,
             stats: inner.counters.snapshot(),
+            coordination: cache.coordination(),
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod cache;
 mod config;
+mod coordination;
 mod error;
 mod fetch;
 mod health;
@@ -11,11 +12,14 @@ mod refresh;
 mod registry;
 #[cfg(feature = "rmcp")]
 mod resources;
+#[cfg(feature = "redis")]
+mod shared;
 mod snapshot;
 mod stats;
 
 pub use cache::{Cache, CacheBuilder};
 pub use config::{Backoff, CacheConfig, InitialFetch};
+pub use coordination::{Coordination, Role};
 pub use error::{CacheError, FetchError};
 pub use fetch::{Fetcher, FnFetcher, fetch_fn};
 pub use health::Health;
@@ -27,5 +31,7 @@ pub use resources::{
     CacheResources, CacheResourcesBuilder, DEFAULT_HEALTH_URI, DEFAULT_SEND_TIMEOUT, JSON_MIME,
     JsonView, ResourceError, ResourceView, SubscriberStats,
 };
+#[cfg(feature = "redis")]
+pub use shared::{JsonCodec, RedisShared, SharedError, SnapshotCodec};
 pub use snapshot::{Snapshot, SnapshotMeta};
 pub use stats::CacheStats;

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::cache::Inner;
+use crate::coordination::Refreshed;
 use crate::health::RefreshStatus;
 use crate::{Cache, CacheError, InitialFetch, Snapshot, SnapshotMeta};
 
@@ -32,8 +33,16 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
 
+/// 128 random bits as 32 hex digits (lease owners, epochs), from std's randomly keyed hasher.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn random_id() -> String {
+    let a = RandomState::new().hash_one(Instant::now());
+    let b = RandomState::new().hash_one((a, std::process::id()));
+    format!("{a:016x}{b:016x}")
+}
+
 /// A random fraction in `[0, 1)`, from std's randomly keyed hasher (no `rand` dependency).
-fn random_fraction() -> f64 {
+pub(crate) fn random_fraction() -> f64 {
     let bits = RandomState::new().hash_one(Instant::now()) >> 11;
     #[allow(clippy::cast_precision_loss)] // 53 random bits fit an f64 mantissa exactly
     let fraction = bits as f64 / (1u64 << 53) as f64;
@@ -49,6 +58,10 @@ impl<T: Send + Sync + 'static> Cache<T> {
     /// calls cause one fetch. Dropping the returned future cancels the attempt it started (its
     /// fetch task is aborted and nothing is swapped); callers waiting on it then run their own.
     /// Returns [`CacheError::ShutDown`] after [`shutdown`](Self::shutdown).
+    ///
+    /// With a shared backend ([`CacheBuilder::shared`](crate::CacheBuilder::shared)) it takes
+    /// part in the group's refresh: while the shared snapshot is fresh it loads that snapshot (if
+    /// new) instead of fetching; once it is due, this replica takes the lease and fetches.
     pub async fn refresh_now(&self) -> Result<u64, CacheError> {
         self.inner.refresh().await
     }
@@ -98,7 +111,7 @@ impl<T: Send + Sync + 'static> Cache<T> {
         let first = if degrade_pending {
             Duration::ZERO
         } else {
-            self.inner.interval()
+            self.inner.next_delay()
         };
         let task = tokio::spawn(background(weak, ct, changes, first));
         *self
@@ -131,7 +144,7 @@ async fn background<T: Send + Sync + 'static>(
                 // Someone else refreshed: start the interval again from now.
                 let Some(inner) = weak.upgrade() else { return };
                 if inner.current.load().is_some() && inner.status.load().consecutive_failures == 0 {
-                    delay = inner.interval();
+                    delay = inner.next_delay();
                     failure_delay = None;
                 }
                 continue;
@@ -149,7 +162,7 @@ async fn background<T: Send + Sync + 'static>(
                 if !inner.config.background_refresh {
                     return;
                 }
-                delay = inner.interval();
+                delay = inner.next_delay();
             }
             Err(CacheError::ShutDown) => return,
             Err(_) => {
@@ -220,6 +233,35 @@ impl<T: Send + Sync + 'static> Inner<T> {
         ttl.saturating_sub(off).max(Duration::from_millis(1))
     }
 
+    /// The delay until the next background refresh after a successful one: the TTL interval,
+    /// or what the shared backend says (when the shared snapshot goes due).
+    pub(crate) fn next_delay(&self) -> Duration {
+        match &self.coordinator {
+            Some(coordinator) => coordinator.next_delay(self),
+            None => self.interval(),
+        }
+    }
+
+    /// The generation after the current one.
+    pub(crate) fn next_generation(&self) -> u64 {
+        self.current.load().as_ref().map_or(0, |s| s.generation()) + 1
+    }
+
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    /// Counts a snapshot's items with the builder's counter (1 without one).
+    pub(crate) fn count_items(&self, data: &T) -> usize {
+        self.item_count.as_ref().map_or(1, |count| count(data))
+    }
+
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    /// Runs the validation hook on data that did not come from this replica's fetch.
+    pub(crate) fn check(&self, data: &T) -> Result<(), CacheError> {
+        match &self.validator {
+            Some(validate) => validate(data).map_err(|reason| CacheError::Rejected { reason }),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) async fn refresh(&self) -> Result<u64, CacheError> {
         if self.shut_down.load(Ordering::SeqCst) {
             return Err(CacheError::ShutDown);
@@ -251,21 +293,50 @@ impl<T: Send + Sync + 'static> Inner<T> {
             error.type = tracing::field::Empty,
         );
         let started = Instant::now();
-        let result = self.fetch_validated().instrument(span.clone()).await;
+        let result = match &self.coordinator {
+            None => self
+                .fetch_validated()
+                .instrument(span.clone())
+                .await
+                .map(|(data, items)| Refreshed::Swap {
+                    data,
+                    items,
+                    generation: self.next_generation(),
+                    fetched: true,
+                }),
+            Some(coordinator) => coordinator.refresh(self).instrument(span.clone()).await,
+        };
         let _entered = span.enter();
         span.record("cache.duration_seconds", started.elapsed().as_secs_f64());
         match result {
-            Ok((data, items)) => {
-                let generation = self.current.load().as_ref().map_or(0, |s| s.generation()) + 1;
+            Ok(Refreshed::Swap {
+                data,
+                items,
+                generation,
+                fetched,
+            }) => {
                 let meta = SnapshotMeta::new(generation, items, self.config.ttl);
                 self.current
                     .store(Some(Arc::new(Snapshot::new(data, meta))));
                 self.status.store(Arc::new(RefreshStatus::success()));
-                self.counters.refreshes.fetch_add(1, Ordering::Relaxed);
+                if fetched {
+                    self.counters.refreshes.fetch_add(1, Ordering::Relaxed);
+                }
                 span.record("cache.items", items);
                 span.record("cache.generation", generation);
                 span.record("cache.outcome", "success");
-                tracing::debug!(generation, items, "cache refreshed");
+                tracing::debug!(generation, items, fetched, "cache refreshed");
+                Ok(generation)
+            }
+            Ok(Refreshed::Unchanged) => {
+                self.status.store(Arc::new(RefreshStatus::success()));
+                let current = self.current.load();
+                let generation = current.as_ref().map_or(0, |s| s.generation());
+                if let Some(snapshot) = current.as_ref() {
+                    span.record("cache.items", snapshot.meta().items);
+                }
+                span.record("cache.generation", generation);
+                span.record("cache.outcome", "unchanged");
                 Ok(generation)
             }
             Err(error) => {
@@ -303,7 +374,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
 
     /// Runs the fetch (and validation and counting) in its own task under the timeout; a panic
     /// there is contained and reported as [`CacheError::Panicked`].
-    async fn fetch_validated(&self) -> Result<(T, usize), CacheError> {
+    pub(crate) async fn fetch_validated(&self) -> Result<(T, usize), CacheError> {
         let fetcher = Arc::clone(&self.fetcher);
         let validator = self.validator.clone();
         let item_count = self.item_count.clone();

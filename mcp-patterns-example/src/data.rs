@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use mcp_cache::{
-    Backoff, Cache, CacheConfig, CacheRegistry, Health, Hybrid, InitialFetch, RegistryConfig,
+    Backoff, Cache, CacheConfig, CacheRegistry, Health, Hybrid, InitialFetch, JsonCodec,
+    RedisShared, RegistryConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +74,18 @@ pub struct CacheSettings {
     pub max_users: usize,
     /// Per-user caches unused this long are dropped.
     pub idle_timeout: Duration,
+    /// Share the shared cache's refreshes (server scope, and the base of the hybrid scope) with
+    /// the other replicas through the Redis at this URL (`--redis-url`): per TTL one replica
+    /// fetches from the downstream and the others load its snapshot. See docs/scale-out.md.
+    pub redis_url: Option<String>,
 }
+
+/// The name under which the replicas share the firewall snapshot in Redis, and the stored
+/// format: change the format when [`FirewallData`]'s shape changes, so that replicas of the
+/// old and the new version do not load each other's snapshots during a rolling deploy.
+pub const SHARED_KEY: &str = "firewalls";
+/// See [`SHARED_KEY`].
+pub const SHARED_FORMAT: &str = "firewall-rules/v1";
 
 impl Default for CacheSettings {
     fn default() -> Self {
@@ -86,6 +98,7 @@ impl Default for CacheSettings {
                 .initial_fetch(default_initial_fetch()),
             max_users: 1024,
             idle_timeout: Duration::from_secs(15 * 60),
+            redis_url: None,
         }
     }
 }
@@ -151,14 +164,35 @@ impl FirewallCache {
         client: DownstreamClient,
         settings: &CacheSettings,
     ) -> Result<Self, ExampleError> {
+        if settings.redis_url.is_some() && settings.scope == CacheScope::Session {
+            return Err(ExampleError::Config {
+                reason: "--redis-url shares the server-wide cache: use it with the server or \
+                         hybrid scope (per-user caches stay per replica)"
+                    .into(),
+            });
+        }
+        let redis = match &settings.redis_url {
+            Some(url) => Some(
+                RedisShared::new(url, JsonCodec::<FirewallData>::new(SHARED_FORMAT))
+                    .map_err(|e| ExampleError::Config {
+                        reason: format!("--redis-url: {e}"),
+                    })?
+                    .key(SHARED_KEY),
+            ),
+            None => None,
+        };
         let shared = || {
             let client = client.clone();
-            Cache::from_fn(move || {
+            let builder = Cache::from_fn(move || {
                 let client = client.clone();
                 async move { fetch_all(&client).await }
             })
             .config(settings.cache.clone())
-            .item_count(|data: &FirewallData| data.values().map(|a| a.rules.len()).sum())
+            .item_count(|data: &FirewallData| data.values().map(|a| a.rules.len()).sum());
+            match redis {
+                Some(redis) => builder.shared(redis),
+                None => builder,
+            }
         };
         let registry = RegistryConfig::default()
             .max_entries(settings.max_users)

@@ -14,6 +14,7 @@ pub mod model;
 mod probes;
 mod run;
 pub mod server;
+pub mod sessions;
 pub mod tls;
 
 pub use error::ExampleError;

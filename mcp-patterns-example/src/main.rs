@@ -60,6 +60,11 @@ struct Args {
     /// application index); see docs/cache-scopes.md [default: server].
     #[arg(long, env = "MCP_CACHE_SCOPE", value_enum)]
     cache_scope: Option<CacheScope>,
+    /// Share the cache's refreshes with the other replicas through this Redis
+    /// (`redis://host:port/db`): per TTL one replica fetches from the downstream, the others
+    /// load its snapshot; see docs/scale-out.md. Server and hybrid scopes.
+    #[arg(long, env = "MCP_REDIS_URL")]
+    redis_url: Option<String>,
     /// Seconds between background refreshes of the cache [default: 60].
     #[arg(long, env = "MCP_CACHE_TTL")]
     cache_ttl: Option<u64>,
@@ -248,6 +253,7 @@ impl Args {
             port,
             downstream_url,
             cache_scope,
+            redis_url,
             cache_ttl,
             initial_fetch,
             initial_fetch_deadline,
@@ -302,6 +308,7 @@ impl Args {
     fn cache(&self) -> CacheSettings {
         let mut settings = CacheSettings {
             scope: self.cache_scope.unwrap_or_default(),
+            redis_url: self.redis_url.clone(),
             ..CacheSettings::default()
         };
         let initial = match self.initial_fetch.unwrap_or(InitialFetchArg::Retry) {

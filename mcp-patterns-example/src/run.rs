@@ -22,6 +22,7 @@ use crate::devidp::{DEV_TOKEN_TTL, DemoUser, RunningIssuer, demo_users, start_de
 use crate::downstream::{self, DownstreamClient, FirewallStore, RunningDownstream};
 use crate::listen::{Bound, ConnectionLimits, DEFAULT_SHUTDOWN_GRACE, Served};
 use crate::probes::{self, Readiness};
+use crate::sessions::RedisSessions;
 use crate::{ExampleError, FirewallServer};
 
 /// Where and how to serve over HTTP.
@@ -287,6 +288,9 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         // Bound to a non-loopback address on purpose: accept the Host headers that reach it.
         config = config.disable_allowed_hosts();
     }
+    // With --redis-url, legacy sessions and their owners are shared with the other replicas.
+    let shared_sessions = RedisSessions::optional(&options)?;
+    config.session_store = shared_sessions.clone().map(RedisSessions::session_store);
     let mcp_url = format!("http://{local_addr}/mcp");
     let public_url = options
         .public_url
@@ -343,11 +347,13 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
             let layer = AuthLayer::new(verifier)
                 .require_scopes(options.auth.required_scopes.clone())
                 .resource_metadata(metadata.metadata_url());
-            let ownership = SessionOwnershipLayer::new(
-                options
-                    .session_limits
-                    .idle_timeout(options.session_idle_timeout),
-            );
+            let limits = options
+                .session_limits
+                .idle_timeout(options.session_idle_timeout);
+            let ownership = match shared_sessions {
+                Some(store) => SessionOwnershipLayer::with_store(limits, Arc::new(store)),
+                None => SessionOwnershipLayer::new(limits),
+            };
             owners = Some(ownership.clone());
             // `.layer` wraps what is above it: a request passes AuthLayer (token, global
             // scopes), then the session-owner check, then the listen filter, then rmcp.

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub mod redis;
+
 use mcp_cache::{FetchError, Fetcher};
 
 /// What the scripted fetcher does on its next call.

@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod oidc;
+pub mod redis;
 pub mod tls;
 
 use rmcp::model::{CallToolRequestParams, CallToolResult};
