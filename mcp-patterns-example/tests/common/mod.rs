@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod keepalive;
 pub mod oidc;
 
 use rmcp::model::{CallToolRequestParams, CallToolResult};
