@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use mcp_cache::CacheConfig;
 use mcp_patterns_benches::load::{self, LoadConfig, LoadReport, Op};
 use mcp_patterns_example::data::{CacheScope, CacheSettings};
-use mcp_patterns_example::devidp::{DEV_AUDIENCE, DemoUser};
+use mcp_patterns_example::devidp::DemoUser;
 use mcp_patterns_example::downstream::{self, FirewallStore, RunningDownstream};
 use mcp_patterns_example::{HttpOptions, RunningHttp, start_http};
 use serde_json::json;
@@ -156,7 +156,7 @@ async fn scenario(scope: CacheScope, clients: usize, secs: u64) -> Figures {
         let (user, apps) = user(i);
         let token = issuer
             .issuer
-            .mint(&user, DEV_AUDIENCE, Duration::from_secs(3600))
+            .mint(&user, &server.public_url, Duration::from_secs(3600))
             .expect("token");
         let mut mix = Op::reference_mix(&apps);
         mix.push((2, Op::call_tool("cache_status", json!({}))));
@@ -173,7 +173,7 @@ async fn scenario(scope: CacheScope, clients: usize, secs: u64) -> Figures {
     }
     let admin_token = issuer
         .issuer
-        .mint(&admin(), DEV_AUDIENCE, Duration::from_secs(3600))
+        .mint(&admin(), &server.public_url, Duration::from_secs(3600))
         .expect("token");
     configs.push(LoadConfig {
         bearers: vec![admin_token.clone()],

@@ -1,4 +1,4 @@
-//! Audit records (requirement A13): `tracing` spans `auth.verify_token` and `auth.check_scope`
+//! Audit records: `tracing` spans `auth.verify_token` and `auth.check_scope`
 //! with `enduser.id`, `enduser.scope`, the target, `auth.decision` and `auth.reason`. Never the
 //! token.
 

@@ -1,4 +1,4 @@
-//! A verification cache in front of any verifier (requirement A4).
+//! A verification cache in front of any verifier.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,6 +22,13 @@ pub struct CacheConfig {
     /// No entry lives longer than this, even if its token's `exp` is later (and tokens without
     /// `exp`, e.g. from userinfo, live exactly this long). Default: 5 minutes.
     pub max_ttl: Duration,
+    /// A refused token (invalid, expired, too large) is refused again from memory for this long
+    /// instead of reaching the inner verifier (and the identity provider) again; zero turns
+    /// refusal caching off. "Identity provider unavailable" is never cached. Default: 30 s.
+    pub negative_ttl: Duration,
+    /// At most this many refusals are remembered (least recently used go first).
+    /// Default: 10 000.
+    pub max_negative_entries: u64,
 }
 
 impl Default for CacheConfig {
@@ -29,6 +36,8 @@ impl Default for CacheConfig {
         Self {
             max_entries: 10_000,
             max_ttl: Duration::from_secs(300),
+            negative_ttl: Duration::from_secs(30),
+            max_negative_entries: 10_000,
         }
     }
 }
@@ -47,6 +56,14 @@ impl CacheConfig {
         self.max_ttl = ttl;
         self
     }
+
+    /// Sets [`CacheConfig::negative_ttl`] and [`CacheConfig::max_negative_entries`].
+    #[must_use]
+    pub fn refusals(mut self, ttl: Duration, max_entries: u64) -> Self {
+        self.negative_ttl = ttl;
+        self.max_negative_entries = max_entries;
+        self
+    }
 }
 
 /// Counters of a [`CachedVerifier`].
@@ -60,6 +77,8 @@ pub struct CacheStats {
     pub misses: u64,
     /// Entries currently held (expired ones included until they are evicted).
     pub entries: usize,
+    /// Verifications refused from the remembered refusals, without the inner verifier.
+    pub refusal_hits: u64,
 }
 
 type Key = [u8; 32];
@@ -77,6 +96,9 @@ struct Entry {
 /// - An entry expires at the token's `exp` or after [`CacheConfig::max_ttl`], whichever is
 ///   first; an expired entry is never returned. Refusals are not cached.
 /// - The cache holds at most [`CacheConfig::max_entries`] entries.
+/// - A refusal (invalid, expired or oversized token) is remembered for
+///   [`CacheConfig::negative_ttl`], bounded by [`CacheConfig::max_negative_entries`], so
+///   replaying a bad token costs the identity provider nothing.
 ///
 /// Concurrency: short `std::sync::Mutex` sections per lookup or insert, never held across an
 /// `.await`. Concurrent first verifications of the same token are coalesced into one call of the
@@ -87,8 +109,10 @@ pub struct CachedVerifier<V> {
     config: CacheConfig,
     entries: Mutex<HashMap<Key, Entry>>,
     in_flight: Mutex<HashMap<Key, Flight>>,
+    refusals: Option<moka::sync::Cache<Key, AuthError>>,
     hits: AtomicU64,
     misses: AtomicU64,
+    refusal_hits: AtomicU64,
 }
 
 impl<V> fmt::Debug for CachedVerifier<V> {
@@ -117,8 +141,17 @@ impl<V> CachedVerifier<V> {
             config,
             entries: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
+            refusals: (!config.negative_ttl.is_zero() && config.max_negative_entries > 0).then(
+                || {
+                    moka::sync::Cache::builder()
+                        .max_capacity(config.max_negative_entries)
+                        .time_to_live(config.negative_ttl)
+                        .build()
+                },
+            ),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            refusal_hits: AtomicU64::new(0),
         }
     }
 
@@ -133,12 +166,16 @@ impl<V> CachedVerifier<V> {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             entries: self.lock().len(),
+            refusal_hits: self.refusal_hits.load(Ordering::Relaxed),
         }
     }
 
     /// Drops every entry (e.g. after a user's entitlements changed at the identity provider).
     pub fn clear(&self) {
         self.lock().clear();
+        if let Some(refusals) = &self.refusals {
+            refusals.invalidate_all();
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
@@ -207,6 +244,14 @@ impl<V: TokenVerifier> TokenVerifier for CachedVerifier<V> {
             audit::record_verify(&span, &result);
             return result;
         }
+        if let Some(refused) = self.refusals.as_ref().and_then(|r| r.get(&key)) {
+            self.refusal_hits.fetch_add(1, Ordering::Relaxed);
+            let span = audit::verify_span("cache");
+            span.record("auth.cache_hit", true);
+            let result = Err(refused);
+            audit::record_verify(&span, &result);
+            return result;
+        }
         let span = audit::verify_span("cache");
         span.record("auth.cache_hit", false);
         let flight: Flight = Arc::clone(
@@ -220,8 +265,14 @@ impl<V: TokenVerifier> TokenVerifier for CachedVerifier<V> {
             .get_or_init(|| async {
                 self.misses.fetch_add(1, Ordering::Relaxed);
                 let result = self.inner.verify(token).instrument(span.clone()).await;
-                if let Ok(principal) = &result {
-                    self.insert(key, principal);
+                match &result {
+                    Ok(principal) => self.insert(key, principal),
+                    Err(AuthError::Unavailable { .. }) => {}
+                    Err(refused) => {
+                        if let Some(refusals) = &self.refusals {
+                            refusals.insert(key, refused.clone());
+                        }
+                    }
                 }
                 result
             })
@@ -261,6 +312,9 @@ mod tests {
             if token.starts_with("bad") {
                 return Err(AuthError::invalid("bad"));
             }
+            if token.starts_with("down") {
+                return Err(AuthError::unavailable("idp down"));
+            }
             let mut p = Principal::new(token);
             if let Some(d) = self.exp_in {
                 p = p.with_expiry(SystemTime::now() + d);
@@ -293,11 +347,14 @@ mod tests {
         assert!(v.verify("bad").await.is_err());
         assert_eq!(
             calls.load(Ordering::Relaxed),
-            3,
-            "one call for t1, two for the refusal"
+            2,
+            "one call for t1, one for the refusal (then remembered)"
         );
         let stats = v.stats();
-        assert_eq!((stats.hits, stats.misses, stats.entries), (1, 3, 1));
+        assert_eq!(
+            (stats.hits, stats.misses, stats.entries, stats.refusal_hits),
+            (1, 2, 1, 1)
+        );
         // The map holds the token's SHA-256, never the token.
         assert!(v.lock().contains_key(&key("t1")));
     }
@@ -341,6 +398,32 @@ mod tests {
             v.in_flight.lock().unwrap().is_empty(),
             "no flight left behind"
         );
+    }
+
+    #[tokio::test]
+    async fn refusals_are_remembered_briefly_and_never_when_the_idp_is_down() {
+        let (v, calls) = cached(
+            None,
+            CacheConfig::default().refusals(Duration::from_millis(100), 100),
+        );
+        for _ in 0..5 {
+            assert!(v.verify("bad-1").await.is_err());
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(v.verify("bad-1").await.is_err());
+        assert_eq!(calls.load(Ordering::Relaxed), 2, "forgotten after the ttl");
+        assert!(v.verify("down").await.is_err());
+        assert!(v.verify("down").await.is_err());
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            4,
+            "unavailability is not remembered"
+        );
+        let (v, calls) = cached(None, CacheConfig::default().refusals(Duration::ZERO, 0));
+        assert!(v.verify("bad-1").await.is_err());
+        assert!(v.verify("bad-1").await.is_err());
+        assert_eq!(calls.load(Ordering::Relaxed), 2, "off");
     }
 
     #[tokio::test]

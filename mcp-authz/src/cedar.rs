@@ -1,4 +1,4 @@
-//! Cedar policies (`cedar-policy`), behind the `cedar` feature (requirement A11).
+//! Cedar policies (`cedar-policy`), behind the `cedar` feature.
 
 use std::fmt;
 use std::str::FromStr;
@@ -84,12 +84,22 @@ impl CedarPolicy {
             TargetKind::Tool => ("Tool", "tools"),
             TargetKind::Resource => ("Resource", "resources"),
             TargetKind::Prompt => ("Prompt", "prompts"),
+            TargetKind::Task => ("Task", "tasks"),
+            TargetKind::Skill => ("Skill", "skills"),
+            // A kind added later is refused until this mapping knows it.
+            _ => {
+                return Err(format!(
+                    "no Cedar entity type for {}",
+                    request.kind.as_str()
+                ));
+            }
         };
         let action = match (request.action, request.kind) {
             (Action::List, _) => "list",
             (Action::Invoke, TargetKind::Tool) => "call",
             (Action::Invoke, TargetKind::Resource) => "read",
-            (Action::Invoke, TargetKind::Prompt) => "get",
+            (Action::Invoke, TargetKind::Prompt | TargetKind::Skill) => "get",
+            (Action::Invoke, _) => "use",
         };
         let ents = &principal.entitlements;
         let entities = Entities::from_json_value(

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::idp::DEFAULT_MAX_IDP_RESPONSE_BYTES;
 
 /// The parts of an OpenID Provider's metadata this crate uses.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -46,7 +47,18 @@ impl OidcMetadata {
             .await
             .and_then(reqwest::Response::error_for_status)
             .map_err(http)?;
-        let metadata: Self = response.json().await.map_err(http)?;
+        let metadata: Self = crate::idp::read_json(response, DEFAULT_MAX_IDP_RESPONSE_BYTES)
+            .await
+            .map_err(|error| match error {
+                crate::idp::BodyError::Transport(source) => ConfigError::Http {
+                    url: url.clone(),
+                    source,
+                },
+                other => ConfigError::BadResponse {
+                    url: url.clone(),
+                    reason: other.to_string(),
+                },
+            })?;
         if metadata.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
             return Err(ConfigError::BadResponse {
                 url,

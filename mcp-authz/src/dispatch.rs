@@ -1,4 +1,4 @@
-//! Multi-tenant dispatch by issuer (requirement A5).
+//! Multi-tenant dispatch by issuer.
 
 use std::collections::HashMap;
 use std::fmt;

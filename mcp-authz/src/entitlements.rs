@@ -1,4 +1,4 @@
-//! Entitlements (scopes, roles, per-resource permissions) and how claims become them (A6).
+//! Entitlements (scopes, roles, per-resource permissions) and how claims become them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -77,7 +77,7 @@ impl RoleHierarchy {
 }
 
 /// Turns token claims, an introspection response or a userinfo document into [`Entitlements`]
-/// (requirement A6). Verifiers call it once per token; the result is cached with the principal.
+///. Verifiers call it once per token; the result is cached with the principal.
 pub trait EntitlementMapper: Send + Sync + 'static {
     /// Maps `claims` (a JSON object) to entitlements. Must not fail: unknown shapes map to
     /// fewer entitlements, never to more.

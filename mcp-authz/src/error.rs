@@ -279,7 +279,7 @@ impl From<AccessError> for rmcp::ErrorData {
 }
 
 /// A Layer 4 refusal: the principal lacks a permission on a resource named in the arguments
-/// (requirement A10). See [`require_entitlement`](crate::require_entitlement).
+///. See [`require_entitlement`](crate::require_entitlement).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("no {permission} entitlement for application {resource}")]
 #[non_exhaustive]

@@ -1,4 +1,4 @@
-//! Layer 4: data filtering inside tools (requirement A10).
+//! Layer 4: data filtering inside tools.
 
 use crate::Principal;
 use crate::error::EntitlementError;

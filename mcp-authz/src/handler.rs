@@ -18,8 +18,8 @@ use rmcp::model::{
     InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
     ListResourcesResult, ListSkillsResult, ListToolsResult, PaginatedRequestParams,
     ProgressNotificationParam, ProtocolVersion, ReadResourceDirectoryRequestParams,
-    ReadResourceDirectoryResult, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
-    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
+    ReadResourceDirectoryResult, ReadResourceRequestParams, ReadResourceResponse, Reference,
+    ServerConfig, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
     UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{MaybeSendFuture, NotificationContext, RequestContext, SubscriptionContext};
@@ -52,6 +52,9 @@ pub fn principal_from(context: &RequestContext<RoleServer>) -> Option<&Principal
 struct Config {
     policy: AllOf,
     principal: Option<Arc<PrincipalFn>>,
+    /// The principal of [`AuthzHandlerBuilder::principal`], for the calls rmcp makes without a
+    /// request context (the `subscriptions/listen` acknowledgement).
+    fixed_principal: Option<Principal>,
     hidden_tool: Arc<HiddenErrorFn>,
     hidden_resource: Arc<HiddenErrorFn>,
     hidden_prompt: Arc<HiddenErrorFn>,
@@ -84,7 +87,8 @@ impl<H: ServerHandler> AuthzHandlerBuilder<H> {
     /// For stdio and other transports without HTTP: every request is made by `principal` (the
     /// embedding application verified the user's token itself). A principal in the request
     /// context still takes precedence. Once its `exp` passes, every request is refused.
-    pub fn principal(self, principal: Principal) -> Self {
+    pub fn principal(mut self, principal: Principal) -> Self {
+        self.config.fixed_principal = Some(principal.clone());
         self.principal_fn(move |_| Some(principal.clone()))
     }
 
@@ -139,22 +143,31 @@ impl<H: ServerHandler> AuthzHandlerBuilder<H> {
     }
 }
 
-/// Layers 2-3 of the authorization model (requirements A8, A9, A12) around any rmcp
-/// [`ServerHandler`]:
+/// Layers 2-3 of the authorization model around any rmcp [`ServerHandler`]. It decides every
+/// request method rmcp has:
 ///
-/// - `tools/list`, `resources/list`, `resources/templates/list` and `prompts/list` show only
-///   what the policy lets the principal see ([`Action::List`]);
-/// - `tools/call`, `resources/read`, `resources/subscribe` and `prompts/get` are checked
-///   ([`Action::Invoke`], with the call's arguments) before the inner handler runs. A target the
-///   principal cannot see gets exactly the error an unknown one gets; a visible one it may not use
-///   gets a clear [`AccessError::Forbidden`] (for tools as an error *result*, which the model
-///   reads; for resources and prompts as a JSON-RPC error);
+/// - `tools/list`, `resources/list`, `resources/templates/list`, `prompts/list` and
+///   `skills/list` show only what the policy lets the principal see ([`Action::List`]);
+/// - `tools/call`, `resources/read`, `resources/subscribe`, `prompts/get`, `skills/get`,
+///   `resources/directory/read` and `tasks/*` are checked ([`Action::Invoke`], with the call's
+///   arguments) before the inner handler runs. A target the principal cannot see gets exactly the
+///   error an unknown one gets; a visible one it may not use gets a clear
+///   [`AccessError::Forbidden`] (for tools as an error *result*, which the model reads; for the
+///   others as a JSON-RPC error);
+/// - `completion/complete` answers only for prompts and resource templates the principal sees;
+/// - `subscriptions/listen` never serves a resource the principal may not read (over HTTP, put
+///   [`listen_filter_layer`](Self::listen_filter_layer) in front so the acknowledgement is
+///   filtered rather than the request refused);
+/// - `get_tool`, which rmcp calls without a caller, answers `None`: schemas of hidden tools never
+///   leave;
+/// - `initialize`, `server/discover`, `ping`, `logging/setLevel`, `resources/unsubscribe` and
+///   custom requests need an authenticated principal;
 /// - a principal whose token has expired is refused on every request
 ///   ([`AccessError::Expired`]), in stateful sessions and stdio alike;
 /// - the principal is put into the request context for the tools (layer 4).
 ///
-/// Every decision is an `auth.check_scope` span (requirement A13). Every other method is
-/// delegated unchanged. Cheap to clone when `H` is.
+/// Every decision is an `auth.check_scope` span. Protocol metadata (`get_info`, version
+/// negotiation) and client notifications are delegated unchanged. Cheap to clone when `H` is.
 ///
 /// ```
 /// use mcp_authz::{AuthzHandler, Principal, Requirement, StaticPolicy};
@@ -207,6 +220,7 @@ impl<H: ServerHandler> AuthzHandler<H> {
             config: Config {
                 policy: AllOf::new(),
                 principal: None,
+                fixed_principal: None,
                 hidden_tool: Arc::new(|_| ErrorData::invalid_params("tool not found", None)),
                 hidden_resource: Arc::new(|uri| {
                     ErrorData::resource_not_found(
@@ -219,6 +233,26 @@ impl<H: ServerHandler> AuthzHandler<H> {
                 }),
             },
         }
+    }
+
+    /// An HTTP layer that filters `subscriptions/listen` requests with this handler's policy
+    /// before rmcp acknowledges them (see [`ListenFilterLayer`](crate::ListenFilterLayer)). Put
+    /// it inside [`AuthLayer`](crate::AuthLayer) when the handler is served over Streamable HTTP:
+    /// without it, a listen request naming a resource the caller may not read is refused as a
+    /// whole instead of being acknowledged for the permitted part.
+    pub fn listen_filter_layer(&self) -> crate::ListenFilterLayer {
+        let config = Arc::clone(&self.config);
+        crate::ListenFilterLayer::from_fn(move |principal, uri| {
+            config
+                .policy
+                .evaluate(&AccessRequest::new(
+                    principal,
+                    Action::Invoke,
+                    TargetKind::Resource,
+                    uri,
+                ))
+                .is_allowed()
+        })
     }
 
     /// The wrapped handler.
@@ -303,6 +337,40 @@ impl<H: ServerHandler> AuthzHandler<H> {
                     Check::Hidden
                 }
             }
+        }
+    }
+
+    /// Whether the principal may read resource `uri` (what a subscription to it reveals).
+    fn readable(&self, principal: &Principal, uri: &str) -> bool {
+        self.config
+            .policy
+            .evaluate(&AccessRequest::new(
+                principal,
+                Action::Invoke,
+                TargetKind::Resource,
+                uri,
+            ))
+            .is_allowed()
+    }
+
+    /// Checks an invocation that has no "visible but forbidden" distinction in its answer: both
+    /// hidden and refused targets get the access error.
+    fn require(
+        &self,
+        context: &mut RequestContext<RoleServer>,
+        method: &str,
+        kind: TargetKind,
+        name: &str,
+    ) -> Result<(), ErrorData> {
+        match self.check(context, method, kind, name, None) {
+            Check::Allowed => Ok(()),
+            Check::Hidden => Err(AccessError::Forbidden {
+                kind: kind.as_str(),
+                name: name.to_owned(),
+                reason: "not permitted".into(),
+            }
+            .into()),
+            Check::Refused(error) => Err(error.into()),
         }
     }
 
@@ -498,7 +566,28 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
         request: CompleteRequestParams,
         mut context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        self.authenticate(&mut context, "completion/complete")?;
+        // Completing an argument of a prompt or resource template the caller cannot see would
+        // reveal that it exists (and its argument values): hidden targets answer as unknown.
+        let principal = self.authenticate(&mut context, "completion/complete")?;
+        match &request.r#ref {
+            Reference::Prompt(prompt) => {
+                if !self.visible(&principal, TargetKind::Prompt, &prompt.name) {
+                    return Err((self.config.hidden_prompt)(&prompt.name));
+                }
+            }
+            Reference::Resource(resource) => {
+                if !self.visible(&principal, TargetKind::Resource, &resource.uri) {
+                    return Err((self.config.hidden_resource)(&resource.uri));
+                }
+            }
+            // A kind of reference rmcp adds later is refused until it can be checked.
+            _ => {
+                return Err(ErrorData::invalid_params(
+                    "unsupported completion reference",
+                    None,
+                ));
+            }
+        }
         self.inner.complete(request, context).await
     }
 
@@ -511,22 +600,167 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
         self.inner.on_custom_request(request, context).await
     }
 
-    // ---- delegated unchanged ----
-
-    fn ping(
-        &self,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<(), ErrorData>> + MaybeSendFuture + '_ {
-        self.inner.ping(context)
+    async fn ping(&self, mut context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        self.authenticate(&mut context, "ping")?;
+        self.inner.ping(context).await
     }
 
-    fn initialize(
+    async fn initialize(
         &self,
         request: InitializeRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<InitializeResult, ErrorData>> + MaybeSendFuture + '_ {
-        self.inner.initialize(request, context)
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        self.authenticate(&mut context, "initialize")?;
+        self.inner.initialize(request, context).await
     }
+
+    async fn discover(
+        &self,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, ErrorData> {
+        self.authenticate(&mut context, "server/discover")?;
+        self.inner.discover(context).await
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.authenticate(&mut context, "logging/setLevel")?;
+        self.inner.set_level(request, context).await
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let mut accepted = self.inner.accepted_subscription_filter(requested)?;
+        // rmcp asks this without a request context. With a fixed principal (stdio) the
+        // acknowledgement is filtered here; over HTTP the request is filtered before it reaches
+        // rmcp (`AuthzHandler::listen_filter_layer`) and `listen` refuses any URI that is left.
+        if let Some(principal) = &self.config.fixed_principal
+            && let Some(uris) = &mut accepted.resource_subscriptions
+        {
+            uris.retain(|uri| self.readable(principal, uri));
+        }
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut request = context.request_context().clone();
+        let principal = self.authenticate(&mut request, "subscriptions/listen")?;
+        if let Some(uris) = &context.accepted().resource_subscriptions {
+            for uri in uris {
+                let span = audit::check_span(Some(&principal), "subscriptions/listen", uri);
+                if self.readable(&principal, uri) {
+                    audit::record_check(&span, true, "allowed");
+                } else {
+                    // Fail closed: nothing is ever sent for a URI the caller may not read.
+                    audit::record_check(&span, false, "not readable");
+                    return Err((self.config.hidden_resource)(uri));
+                }
+            }
+        }
+        self.inner.listen(context).await
+    }
+
+    /// Always `None`: rmcp asks without a caller (to validate `Mcp-Param-*` headers), and a
+    /// hidden tool's schema must not leave the server. Header validation is skipped; the tool
+    /// still checks its own arguments when called.
+    fn get_tool(&self, _name: &str) -> Option<Tool> {
+        None
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let id = request.task_id.clone();
+        self.require(&mut context, "tasks/get", TargetKind::Task, &id)?;
+        self.inner.get_task(request, context).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let id = request.task_id.clone();
+        self.require(&mut context, "tasks/update", TargetKind::Task, &id)?;
+        self.inner.update_task(request, context).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let id = request.task_id.clone();
+        self.require(&mut context, "tasks/cancel", TargetKind::Task, &id)?;
+        self.inner.cancel_task(request, context).await
+    }
+
+    async fn list_skills(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<ListSkillsResult, ErrorData> {
+        let principal = self.authenticate(&mut context, "skills/list")?;
+        let mut result = self.inner.list_skills(request, context).await?;
+        let total = result.skills.len();
+        result
+            .skills
+            .retain(|skill| self.visible(&principal, TargetKind::Skill, &skill.uri));
+        list_span(&principal, "skills/list", result.skills.len(), total);
+        Ok(result)
+    }
+
+    async fn get_skill(
+        &self,
+        request: GetSkillRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<GetSkillResult, ErrorData> {
+        let uri = request.uri.clone();
+        match self.check(&mut context, "skills/get", TargetKind::Skill, &uri, None) {
+            Check::Allowed => self.inner.get_skill(request, context).await,
+            Check::Hidden => Err((self.config.hidden_resource)(&uri)),
+            Check::Refused(error) => Err(error.into()),
+        }
+    }
+
+    async fn read_resource_directory(
+        &self,
+        request: ReadResourceDirectoryRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceDirectoryResult, ErrorData> {
+        let uri = request.uri.clone();
+        match self.check(
+            &mut context,
+            "resources/directory/read",
+            TargetKind::Resource,
+            &uri,
+            None,
+        ) {
+            Check::Allowed => {
+                let principal = context.extensions.get::<Principal>().cloned();
+                let mut result = self.inner.read_resource_directory(request, context).await?;
+                if let Some(principal) = principal {
+                    result
+                        .resources
+                        .retain(|r| self.visible(&principal, TargetKind::Resource, &r.uri));
+                }
+                Ok(result)
+            }
+            Check::Hidden => Err((self.config.hidden_resource)(&uri)),
+            Check::Refused(error) => Err(error.into()),
+        }
+    }
+
+    // ---- delegated unchanged: protocol metadata and client notifications, which carry no
+    // request for a target (the principal of a notification's session was checked when the
+    // session's requests were) ----
 
     fn negotiate_initialize(
         &self,
@@ -537,39 +771,6 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
         self.inner.supported_protocol_versions()
-    }
-
-    fn discover(
-        &self,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<DiscoverResult, ErrorData>> + MaybeSendFuture + '_ {
-        self.inner.discover(context)
-    }
-
-    fn set_level(
-        &self,
-        request: SetLevelRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<(), ErrorData>> + MaybeSendFuture + '_ {
-        self.inner.set_level(request, context)
-    }
-
-    fn accepted_subscription_filter(
-        &self,
-        requested: &SubscriptionFilter,
-    ) -> Option<SubscriptionFilter> {
-        self.inner.accepted_subscription_filter(requested)
-    }
-
-    fn listen(
-        &self,
-        context: SubscriptionContext,
-    ) -> impl Future<Output = Result<(), ErrorData>> + MaybeSendFuture + '_ {
-        self.inner.listen(context)
-    }
-
-    fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.inner.get_tool(name)
     }
 
     fn on_cancelled(
@@ -612,54 +813,5 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
 
     fn get_info(&self) -> ServerConfig {
         self.inner.get_info()
-    }
-
-    fn get_task(
-        &self,
-        request: GetTaskParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<GetTaskResult, ErrorData>> + MaybeSendFuture + '_ {
-        self.inner.get_task(request, context)
-    }
-
-    fn update_task(
-        &self,
-        request: UpdateTaskParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<(), ErrorData>> + MaybeSendFuture + '_ {
-        self.inner.update_task(request, context)
-    }
-
-    fn cancel_task(
-        &self,
-        request: CancelTaskParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<(), ErrorData>> + MaybeSendFuture + '_ {
-        self.inner.cancel_task(request, context)
-    }
-
-    fn list_skills(
-        &self,
-        request: Option<PaginatedRequestParams>,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ListSkillsResult, ErrorData>> + MaybeSendFuture + '_ {
-        self.inner.list_skills(request, context)
-    }
-
-    fn get_skill(
-        &self,
-        request: GetSkillRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<GetSkillResult, ErrorData>> + MaybeSendFuture + '_ {
-        self.inner.get_skill(request, context)
-    }
-
-    fn read_resource_directory(
-        &self,
-        request: ReadResourceDirectoryRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ReadResourceDirectoryResult, ErrorData>> + MaybeSendFuture + '_
-    {
-        self.inner.read_resource_directory(request, context)
     }
 }

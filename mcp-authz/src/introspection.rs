@@ -1,4 +1,4 @@
-//! The RFC 7662 token introspection verifier (requirement A3).
+//! The RFC 7662 token introspection verifier.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,8 +10,10 @@ use tracing::Instrument;
 use crate::discovery::OidcMetadata;
 use crate::entitlements::{DefaultMapper, EntitlementMapper};
 use crate::error::ConfigError;
+use crate::idp::{self, Gate, IdpLimits};
 use crate::jwt::DEFAULT_MAX_TOKEN_LEN;
 use crate::userinfo::{DEFAULT_IDP_TIMEOUT, transport};
+
 use crate::verifier::{principal_from_claims, unix_time};
 use crate::{AuthError, Principal, TokenVerifier, audit};
 
@@ -71,6 +73,11 @@ impl fmt::Debug for ClientAuth {
 /// principal. Works for opaque tokens and sees revocation immediately (at the cost of one request
 /// per token: wrap it in a [`CachedVerifier`](crate::CachedVerifier)).
 ///
+/// Traffic to the provider is bounded as for [`UserinfoVerifier`](crate::UserinfoVerifier):
+/// `https` only (plain `http` for loopback hosts or with
+/// [`allow_insecure_http`](Self::allow_insecure_http)), no redirects followed by the default
+/// client, responses capped in size, at most [`IdpLimits`] requests at once and per second.
+///
 /// ```
 /// use mcp_authz::{ClientAuth, IntrospectionVerifier};
 /// use std::time::Duration;
@@ -93,6 +100,8 @@ pub struct IntrospectionVerifier {
     issuer: Option<String>,
     max_token_len: usize,
     mapper: Arc<dyn EntitlementMapper>,
+    allow_http: bool,
+    gate: Gate,
 }
 
 impl fmt::Debug for IntrospectionVerifier {
@@ -113,7 +122,9 @@ impl IntrospectionVerifier {
         Self {
             url: url.into(),
             auth,
-            client: reqwest::Client::new(),
+            client: idp::default_client(),
+            allow_http: false,
+            gate: Gate::new(IdpLimits::default()),
             timeout: DEFAULT_IDP_TIMEOUT,
             audiences: Vec::new(),
             issuer: None,
@@ -178,8 +189,33 @@ impl IntrospectionVerifier {
         self
     }
 
+    /// Accepts a plain-`http` introspection URL on a non-loopback host. Tokens and the server's
+    /// client secret then cross the network unencrypted: for test networks only.
+    #[must_use]
+    pub fn allow_insecure_http(mut self) -> Self {
+        self.allow_http = true;
+        self
+    }
+
+    /// Bounds on requests to the provider (default [`IdpLimits::default`]).
+    #[must_use]
+    pub fn limits(mut self, limits: IdpLimits) -> Self {
+        self.gate = Gate::new(limits);
+        self
+    }
+
+    /// Checks the configuration without contacting the provider: the URL must parse and use
+    /// `https` (or be allowed plain `http`).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        idp::check_url(&self.url, self.allow_http)
+    }
+
     async fn verify_inner(&self, token: &str) -> Result<Principal, AuthError> {
         AuthError::check_len(token, self.max_token_len)?;
+        self.check().map_err(|e| {
+            AuthError::unavailable(format!("introspection verifier misconfigured: {e}"))
+        })?;
+        let _permit = self.gate.enter().await.map_err(AuthError::unavailable)?;
         let mut form = vec![("token", token), ("token_type_hint", "access_token")];
         let mut request = self.client.post(&self.url).timeout(self.timeout);
         match &self.auth {
@@ -212,12 +248,9 @@ impl IntrospectionVerifier {
                 "introspection endpoint answered {status}"
             )));
         }
-        let claims: Value = response.json().await.map_err(|e| {
-            AuthError::unavailable(format!(
-                "introspection response unusable: {}",
-                transport(&e)
-            ))
-        })?;
+        let claims: Value = idp::read_json(response, self.gate.limits().max_response_bytes)
+            .await
+            .map_err(|e| AuthError::unavailable(format!("introspection response unusable: {e}")))?;
         if claims.get("active").and_then(Value::as_bool) != Some(true) {
             return Err(AuthError::invalid("token is not active"));
         }

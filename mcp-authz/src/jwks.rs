@@ -128,8 +128,26 @@ impl JwksCache {
             .await
             .and_then(reqwest::Response::error_for_status)
             .map_err(http)?;
-        let doc: serde_json::Value = response.json().await.map_err(http)?;
-        KeySet::from_jwks_json(&doc)
+        let doc: serde_json::Value =
+            crate::idp::read_json(response, crate::idp::DEFAULT_MAX_IDP_RESPONSE_BYTES)
+                .await
+                .map_err(|error| match error {
+                    crate::idp::BodyError::Transport(source) => http(source),
+                    other => ConfigError::BadResponse {
+                        url: self.url.clone(),
+                        reason: other.to_string(),
+                    },
+                })?;
+        let keys = KeySet::from_jwks_json(&doc)?;
+        // An empty or wholly unusable document never replaces working keys (and never starts a
+        // verifier that could accept nothing).
+        if keys.is_empty() {
+            return Err(ConfigError::BadResponse {
+                url: self.url.clone(),
+                reason: "the JWKS has no usable signing key".into(),
+            });
+        }
+        Ok(keys)
     }
 
     /// Called when a token names `kid` and the current set lacks it. Returns the key set to

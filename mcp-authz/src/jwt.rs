@@ -1,4 +1,4 @@
-//! Local JWT verification with `jsonwebtoken` (requirement A2).
+//! Local JWT verification with `jsonwebtoken`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,13 +35,20 @@ enum Keys {
 /// [`JwtVerifier::from_oidc_discovery`] or [`JwtVerifier::from_static_keys`].
 ///
 /// Defaults: algorithms RS256 and ES256, leeway 60 s, maximum token size
-/// [`DEFAULT_MAX_TOKEN_LEN`], [`JwksRefresh::default`], the [`DefaultMapper`], no issuer or
-/// audience check (set both in production).
+/// [`DEFAULT_MAX_TOKEN_LEN`], [`JwksRefresh::default`], the [`DefaultMapper`],
+/// [`TokenType::AccessTokenOrJwt`], `https` only for non-loopback key URLs.
+///
+/// An audience is required: [`build`](Self::build) fails without [`audience`](Self::audience)
+/// (or the explicit [`danger_accept_any_audience`](Self::danger_accept_any_audience)). Set the
+/// issuer too; OIDC discovery sets it for you.
 #[must_use]
 pub struct JwtVerifierBuilder {
     source: Source,
     issuers: Vec<String>,
     audiences: Vec<String>,
+    any_audience: bool,
+    allow_http: bool,
+    token_type: TokenType,
     algorithms: Vec<Algorithm>,
     leeway: Duration,
     max_token_len: usize,
@@ -66,6 +73,9 @@ impl JwtVerifierBuilder {
             source,
             issuers: Vec::new(),
             audiences: Vec::new(),
+            any_audience: false,
+            allow_http: false,
+            token_type: TokenType::default(),
             algorithms: vec![Algorithm::RS256, Algorithm::ES256],
             leeway: Duration::from_secs(60),
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
@@ -85,6 +95,33 @@ impl JwtVerifierBuilder {
     /// required.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
+        self
+    }
+
+    /// Builds a verifier that checks no audience at all.
+    ///
+    /// Dangerous: any token the issuer signs is then accepted, including tokens it issued for
+    /// other APIs. A user's token for their calendar, or another service's token that happens to
+    /// claim `roles: ["admin"]`, becomes a valid credential for this server (the confused-deputy
+    /// and token-replay attacks that RFC 8707 audience binding exists to stop; the MCP
+    /// authorization specification requires servers to validate the audience). Use it only when
+    /// the issuer mints tokens for this one server and nothing else.
+    pub fn danger_accept_any_audience(mut self) -> Self {
+        self.any_audience = true;
+        self
+    }
+
+    /// Accepts plain-`http` discovery and JWKS URLs on non-loopback hosts. Keys fetched that
+    /// way can be replaced by anyone on the network path, who can then mint tokens: for test
+    /// networks only.
+    pub fn allow_insecure_http(mut self) -> Self {
+        self.allow_http = true;
+        self
+    }
+
+    /// Which JOSE `typ` header values are accepted (default [`TokenType::AccessTokenOrJwt`]).
+    pub fn token_type(mut self, token_type: TokenType) -> Self {
+        self.token_type = token_type;
         self
     }
 
@@ -134,7 +171,15 @@ impl JwtVerifierBuilder {
                 reason: "the algorithm allow-list is empty".into(),
             });
         }
-        let client = self.client.unwrap_or_default();
+        if self.audiences.is_empty() && !self.any_audience {
+            return Err(ConfigError::Invalid {
+                reason: "no audience: set the audience this server's tokens are issued for \
+                         (usually its public URL), or call danger_accept_any_audience"
+                    .into(),
+            });
+        }
+        let client = self.client.unwrap_or_else(crate::idp::default_client);
+        let allow_http = self.allow_http;
         let mut issuers = self.issuers;
         let keys = match self.source {
             Source::Static(set) => {
@@ -145,10 +190,15 @@ impl JwtVerifierBuilder {
                 }
                 Keys::Static(Arc::new(set))
             }
-            Source::JwksUrl(url) => Keys::Jwks(JwksCache::start(url, client, self.refresh).await?),
+            Source::JwksUrl(url) => {
+                crate::idp::check_url(&url, allow_http)?;
+                Keys::Jwks(JwksCache::start(url, client, self.refresh).await?)
+            }
             Source::Discovery(issuer) => {
+                crate::idp::check_url(&issuer, allow_http)?;
                 let metadata =
                     OidcMetadata::discover(&client, &issuer, self.refresh.timeout).await?;
+                crate::idp::check_url(&metadata.jwks_uri, allow_http)?;
                 if issuers.is_empty() {
                     issuers.push(metadata.issuer.clone());
                 }
@@ -180,9 +230,81 @@ impl JwtVerifierBuilder {
                 validation,
                 max_token_len: self.max_token_len,
                 mapper: self.mapper,
+                token_type: self.token_type,
             }),
         })
     }
+}
+
+/// Which JOSE `typ` header values a [`JwtVerifier`] accepts. The header says what kind of JWT a
+/// token is; checking it stops a signed JWT of another kind from the same issuer (an ID token, a
+/// logout token, a DPoP proof) from being used as an access token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenType {
+    /// RFC 9068 access tokens (`at+jwt`, `application/at+jwt`), plain `JWT`, or no `typ` — what
+    /// the common identity providers issue. Any other `typ` is refused. The default.
+    #[default]
+    AccessTokenOrJwt,
+    /// Only RFC 9068 access tokens: `typ` must be `at+jwt` (or `application/at+jwt`). Use it
+    /// when your provider issues RFC 9068 tokens: it also refuses ID tokens signed by the same
+    /// keys.
+    AccessTokenOnly,
+    /// Any `typ`, or none.
+    Any,
+}
+
+impl TokenType {
+    fn accepts(self, typ: Option<&str>) -> bool {
+        let typ = typ.map(str::to_ascii_lowercase);
+        let access = matches!(typ.as_deref(), Some("at+jwt" | "application/at+jwt"));
+        match self {
+            Self::Any => true,
+            Self::AccessTokenOnly => access,
+            Self::AccessTokenOrJwt => access || matches!(typ.as_deref(), None | Some("jwt")),
+        }
+    }
+}
+
+/// The JOSE header fields checked before the signature, read from the token's first segment
+/// (`jsonwebtoken` does not expose `crit`).
+fn check_header(token: &str, token_type: TokenType) -> Result<(), AuthError> {
+    use base64::Engine as _;
+    let segment = token.split('.').next().unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment.trim_end_matches('='))
+        .map_err(|_| AuthError::invalid("malformed token header"))?;
+    let header: serde_json::Map<String, Value> =
+        serde_json::from_slice(&bytes).map_err(|_| AuthError::invalid("malformed token header"))?;
+    // RFC 7515 §4.1.11: a recipient that does not understand a critical extension must refuse
+    // the token. This verifier understands none.
+    if let Some(crit) = header.get("crit") {
+        let named = crit
+            .as_array()
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        return Err(AuthError::invalid(format!(
+            "unsupported critical header extension ({named})"
+        )));
+    }
+    let typ = match header.get("typ") {
+        None => None,
+        Some(Value::String(typ)) => Some(typ.as_str()),
+        Some(_) => return Err(AuthError::invalid("malformed token header")),
+    };
+    if !token_type.accepts(typ) {
+        return Err(AuthError::invalid(format!(
+            "token type `{}` is not an access token",
+            typ.unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 struct Inner {
@@ -190,9 +312,10 @@ struct Inner {
     validation: Validation,
     max_token_len: usize,
     mapper: Arc<dyn EntitlementMapper>,
+    token_type: TokenType,
 }
 
-/// Verifies JWT access tokens locally (requirement A2): signature against a JWKS (fetched,
+/// Verifies JWT access tokens locally: signature against a JWKS (fetched,
 /// refreshed, refetched on unknown `kid`) or static keys, an explicit algorithm allow-list with
 /// the key's family matching the token's `alg`, `iss`/`aud`/`exp`/`nbf` with leeway, and a
 /// maximum token size checked before parsing.
@@ -243,6 +366,7 @@ impl JwtVerifier {
         AuthError::check_len(token, inner.max_token_len)?;
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::invalid("malformed token or unsupported algorithm"))?;
+        check_header(token, inner.token_type)?;
         let alg = header.alg;
         if !inner.validation.algorithms.contains(&alg) {
             return Err(AuthError::invalid(format!("algorithm {alg:?} not allowed")));

@@ -75,10 +75,18 @@ impl VerificationKey {
             });
         }
         let key = DecodingKey::from_jwk(jwk).map_err(|e| key_error(&e))?;
-        let alg = jwk
-            .common
-            .key_algorithm
-            .and_then(|a| a.to_string().parse::<Algorithm>().ok());
+        // A key that names an algorithm is restricted to it; one that names a non-signature
+        // algorithm cannot be used at all (it must not become a key for every algorithm of its
+        // family).
+        let alg =
+            match jwk.common.key_algorithm {
+                None => None,
+                Some(a) => Some(a.to_string().parse::<Algorithm>().map_err(|_| {
+                    ConfigError::InvalidKey {
+                        reason: format!("key algorithm {a} is not a signature algorithm"),
+                    }
+                })?),
+            };
         Ok(Self {
             family: key.family(),
             key,
@@ -136,8 +144,13 @@ impl KeySet {
         }
     }
 
-    /// Parses a JWKS document (`{"keys": [...]}`). Keys that cannot be used for signature
-    /// verification (encryption keys, unsupported types) are skipped, not fatal.
+    /// Parses a JWKS document (`{"keys": [...]}`) as fetched from an identity provider.
+    ///
+    /// Keys that cannot verify signatures are skipped, not fatal: encryption keys (`use: enc`),
+    /// keys whose `alg` is not a signature algorithm (`RSA-OAEP`, `ECDH-ES` …), unsupported
+    /// types, and symmetric keys (`kty: oct`) — a published JWKS must never make a shared secret
+    /// an accepted signing key, or anyone who reads the document could mint tokens. Two keys with
+    /// the same `kid` are an error: which one a token means would be a guess.
     pub fn from_jwks_json(doc: &serde_json::Value) -> Result<Self, ConfigError> {
         let keys = doc
             .get("keys")
@@ -147,13 +160,32 @@ impl KeySet {
             })?;
         let mut set = Self::new();
         for raw in keys {
+            if raw.get("kty").and_then(serde_json::Value::as_str) == Some("oct") {
+                tracing::warn!("skipping a symmetric (kty oct) key published in a JWKS");
+                continue;
+            }
+            if let Some(alg) = raw.get("alg").and_then(serde_json::Value::as_str)
+                && (alg.parse::<Algorithm>().is_err() || alg.starts_with("HS"))
+            {
+                tracing::debug!(alg, "skipping a JWK whose alg is not a signature algorithm");
+                continue;
+            }
             let parsed = serde_json::from_value::<Jwk>(raw.clone())
                 .map_err(|e| ConfigError::InvalidKey {
                     reason: e.to_string(),
                 })
                 .and_then(|jwk| VerificationKey::from_jwk(&jwk).map(|k| (jwk, k)));
             match parsed {
-                Ok((jwk, key)) => set.insert(jwk.common.key_id.as_deref(), key),
+                Ok((jwk, key)) => {
+                    if let Some(kid) = jwk.common.key_id.as_deref()
+                        && set.contains_kid(kid)
+                    {
+                        return Err(ConfigError::InvalidKey {
+                            reason: format!("JWKS has two keys with kid `{kid}`"),
+                        });
+                    }
+                    set.insert(jwk.common.key_id.as_deref(), key);
+                }
                 Err(error) => tracing::debug!(%error, "skipping unusable JWK"),
             }
         }

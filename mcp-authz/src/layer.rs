@@ -1,10 +1,11 @@
-//! Layer 1: a tower layer in front of the MCP endpoint (requirement A7).
+//! Layer 1: a tower layer in front of the MCP endpoint.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
 
 use axum::response::{IntoResponse, Response};
 use http::{Request, header};
@@ -30,7 +31,9 @@ struct Config {
 /// - the identity provider unreachable: `503`;
 /// - otherwise the verified [`Principal`] is inserted into the request's extensions, where
 ///   rmcp's Streamable HTTP service hands it on to the MCP handler (see
-///   [`principal_from`](crate::principal_from)).
+///   [`principal_from`](crate::principal_from));
+/// - a streaming answer (`text/event-stream`: a `GET` stream, a `subscriptions/listen` stream,
+///   a long tool call) ends when the token that opened it expires.
 ///
 /// ```no_run
 /// use mcp_authz::{AuthLayer, JwtVerifier, ProtectedResourceMetadata};
@@ -193,6 +196,30 @@ impl Config {
     }
 }
 
+/// Ends a streaming (`text/event-stream`) response when the token that opened it expires: a
+/// `GET` stream or a `subscriptions/listen` stream must not outlive the credential. The client
+/// reconnects with a fresh token (and is checked again).
+fn end_stream_at(response: Response, expires_at: Option<SystemTime>) -> Response {
+    use futures::StreamExt as _;
+    let Some(expires_at) = expires_at else {
+        return response;
+    };
+    let streaming = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if !streaming {
+        return response;
+    }
+    let left = expires_at
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    let (parts, body) = response.into_parts();
+    let stream = body.into_data_stream().take_until(tokio::time::sleep(left));
+    Response::from_parts(parts, axum::body::Body::from_stream(stream))
+}
+
 /// The response future of [`RequireAuth`].
 pub struct ResponseFuture<E> {
     inner: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>,
@@ -238,8 +265,10 @@ where
             inner: Box::pin(async move {
                 match config.authorize(token).await {
                     Ok(principal) => {
+                        let expires_at = principal.expires_at;
                         request.extensions_mut().insert(principal);
-                        inner.call(request).await.map(IntoResponse::into_response)
+                        let response = inner.call(request).await?.into_response();
+                        Ok(end_stream_at(response, expires_at))
                     }
                     Err(error) => Ok(error.into_response(config.resource_metadata.as_deref())),
                 }

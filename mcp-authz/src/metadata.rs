@@ -5,7 +5,7 @@ use axum::Router;
 use axum::routing::get;
 
 /// The protected-resource metadata document (RFC 9728 §2) an MCP client reads to find the
-/// authorization server for this server (requirement A7).
+/// authorization server for this server.
 ///
 /// ```
 /// use mcp_authz::ProtectedResourceMetadata;

@@ -1,4 +1,4 @@
-//! Authorization policies (requirement A11): what a principal may see and invoke.
+//! Authorization policies: what a principal may see and invoke.
 //!
 //! A [`Policy`] answers one question, [`Policy::evaluate`], for an [`AccessRequest`]: may this
 //! principal *see* ([`Action::List`]) or *use* ([`Action::Invoke`]) this tool, resource or prompt
@@ -45,15 +45,21 @@ pub enum TargetKind {
     Resource,
     /// A prompt, named by its prompt name.
     Prompt,
+    /// A task (`tasks/get`, `tasks/update`, `tasks/cancel`), named by its task id.
+    Task,
+    /// A skill (`skills/list`, `skills/get`), named by the URI of its `SKILL.md`.
+    Skill,
 }
 
 impl TargetKind {
-    /// `"tool"`, `"resource"` or `"prompt"`.
+    /// `"tool"`, `"resource"`, `"prompt"`, `"task"` or `"skill"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Tool => "tool",
             Self::Resource => "resource",
             Self::Prompt => "prompt",
+            Self::Task => "task",
+            Self::Skill => "skill",
         }
     }
 }
@@ -134,7 +140,7 @@ impl Decision {
     }
 }
 
-/// Decides whether a principal may see or use a tool, resource or prompt (requirement A11).
+/// Decides whether a principal may see or use a tool, resource or prompt.
 ///
 /// Implementations must be cheap and must not block: they run on every list entry and every
 /// call.
@@ -366,7 +372,7 @@ pub enum DefaultDecision {
     Allow,
 }
 
-/// A static map from tool names, resource URIs and prompt names to [`Rule`]s (requirement A11).
+/// A static map from tool names, resource URIs and prompt names to [`Rule`]s.
 ///
 /// Resource keys ending in `*` match every URI starting with the rest (`cache://firewalls/*`).
 /// Targets no rule names follow [`StaticPolicy::default_decision`] (deny unless set).
@@ -409,6 +415,10 @@ pub struct StaticPolicy {
     resources: BTreeMap<String, Rule>,
     #[serde(default)]
     prompts: BTreeMap<String, Rule>,
+    #[serde(default)]
+    tasks: BTreeMap<String, Rule>,
+    #[serde(default)]
+    skills: BTreeMap<String, Rule>,
 }
 
 impl StaticPolicy {
@@ -442,6 +452,21 @@ impl StaticPolicy {
     #[must_use]
     pub fn prompt(mut self, name: impl Into<String>, rule: impl Into<Rule>) -> Self {
         self.prompts.insert(name.into(), rule.into());
+        self
+    }
+
+    /// Sets the rule for task `id`; `"*"` is the rule of every task without one of its own.
+    #[must_use]
+    pub fn task(mut self, id: impl Into<String>, rule: impl Into<Rule>) -> Self {
+        self.tasks.insert(id.into(), rule.into());
+        self
+    }
+
+    /// Sets the rule for the skill whose `SKILL.md` is at `uri` (a trailing `*` matches any
+    /// suffix).
+    #[must_use]
+    pub fn skill(mut self, uri: impl Into<String>, rule: impl Into<Rule>) -> Self {
+        self.skills.insert(uri.into(), rule.into());
         self
     }
 
@@ -480,19 +505,26 @@ impl StaticPolicy {
         match kind {
             TargetKind::Tool => self.tools.get(name),
             TargetKind::Prompt => self.prompts.get(name),
-            TargetKind::Resource => self.resources.get(name).or_else(|| {
-                // The longest matching prefix wins.
-                self.resources
-                    .iter()
-                    .filter_map(|(key, rule)| {
-                        let prefix = key.strip_suffix('*')?;
-                        name.starts_with(prefix).then_some((prefix.len(), rule))
-                    })
-                    .max_by_key(|(len, _)| *len)
-                    .map(|(_, rule)| rule)
-            }),
+            TargetKind::Resource => longest_prefix(&self.resources, name),
+            TargetKind::Skill => longest_prefix(&self.skills, name),
+            // Task ids are made up at run time: one rule, `"*"`, covers every task.
+            TargetKind::Task => self.tasks.get(name).or_else(|| self.tasks.get("*")),
         }
     }
+}
+
+/// The rule named exactly `name`, else the one whose `prefix*` key is the longest prefix of it.
+fn longest_prefix<'a>(rules: &'a BTreeMap<String, Rule>, name: &str) -> Option<&'a Rule> {
+    rules.get(name).or_else(|| {
+        rules
+            .iter()
+            .filter_map(|(key, rule)| {
+                let prefix = key.strip_suffix('*')?;
+                name.starts_with(prefix).then_some((prefix.len(), rule))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, rule)| rule)
+    })
 }
 
 impl From<Requirement> for Rule {

@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use crate::entitlements::Entitlements;
 
-/// The caller a verifier vouches for (requirement A1), with the entitlements resolved from its
-/// token (requirement A6).
+/// The caller a verifier vouches for, with the entitlements resolved from its
+/// token.
 ///
 /// A principal is resolved once per token: the verifiers build it, [`CachedVerifier`] keeps it
 /// until the token's `exp`, and the HTTP layer hands a clone to every request through

@@ -1,4 +1,4 @@
-//! The OIDC userinfo verifier (requirement A3).
+//! The OIDC userinfo verifier.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use tracing::Instrument;
 use crate::discovery::OidcMetadata;
 use crate::entitlements::{DefaultMapper, EntitlementMapper};
 use crate::error::ConfigError;
+use crate::idp::{self, Gate, IdpLimits};
 use crate::jwt::DEFAULT_MAX_TOKEN_LEN;
 use crate::verifier::principal_from_claims;
 use crate::{AuthError, Principal, TokenVerifier, audit};
@@ -23,7 +24,15 @@ pub const DEFAULT_IDP_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// Userinfo responses carry no `exp` and usually no scopes: wrap the verifier in a
 /// [`CachedVerifier`](crate::CachedVerifier) (its `max_ttl` then bounds how long a revoked token
-/// keeps working) and prefer introspection when scopes matter.
+/// keeps working) and prefer introspection when scopes matter. Userinfo cannot tell which
+/// audience a token was issued for, so a token meant for another API is accepted too: prefer
+/// local JWT verification with an audience, or introspection with one, where the provider allows.
+///
+/// Traffic to the provider is bounded: `https` only (plain `http` for loopback hosts or with
+/// [`allow_insecure_http`](Self::allow_insecure_http)), no redirects followed by the default
+/// client, responses capped in size, and at most [`IdpLimits`] requests at once and per second.
+/// A URL that breaks the first rule makes every verification fail with
+/// [`AuthError::Unavailable`]; call [`check`](Self::check) at start-up to find out early.
 #[derive(Clone)]
 pub struct UserinfoVerifier {
     url: String,
@@ -31,6 +40,8 @@ pub struct UserinfoVerifier {
     timeout: Duration,
     max_token_len: usize,
     mapper: Arc<dyn EntitlementMapper>,
+    allow_http: bool,
+    gate: Gate,
 }
 
 impl fmt::Debug for UserinfoVerifier {
@@ -48,11 +59,34 @@ impl UserinfoVerifier {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            client: reqwest::Client::new(),
+            client: idp::default_client(),
             timeout: DEFAULT_IDP_TIMEOUT,
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             mapper: Arc::new(DefaultMapper::default()),
+            allow_http: false,
+            gate: Gate::new(IdpLimits::default()),
         }
+    }
+
+    /// Accepts a plain-`http` userinfo URL on a non-loopback host. Tokens then cross the network
+    /// unencrypted, readable and replayable by anyone on the path: for test networks only.
+    #[must_use]
+    pub fn allow_insecure_http(mut self) -> Self {
+        self.allow_http = true;
+        self
+    }
+
+    /// Bounds on requests to the provider (default [`IdpLimits::default`]).
+    #[must_use]
+    pub fn limits(mut self, limits: IdpLimits) -> Self {
+        self.gate = Gate::new(limits);
+        self
+    }
+
+    /// Checks the configuration without contacting the provider: the URL must parse and use
+    /// `https` (or be allowed plain `http`).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        idp::check_url(&self.url, self.allow_http)
     }
 
     /// Uses the `userinfo_endpoint` of discovered provider metadata.
@@ -97,6 +131,9 @@ impl UserinfoVerifier {
 
     async fn verify_inner(&self, token: &str) -> Result<Principal, AuthError> {
         AuthError::check_len(token, self.max_token_len)?;
+        self.check()
+            .map_err(|e| AuthError::unavailable(format!("userinfo verifier misconfigured: {e}")))?;
+        let _permit = self.gate.enter().await.map_err(AuthError::unavailable)?;
         let response = self
             .client
             .get(&self.url)
@@ -116,9 +153,9 @@ impl UserinfoVerifier {
                 "userinfo endpoint answered {status}"
             )));
         }
-        let claims: Value = response.json().await.map_err(|e| {
-            AuthError::unavailable(format!("userinfo response unusable: {}", transport(&e)))
-        })?;
+        let claims: Value = idp::read_json(response, self.gate.limits().max_response_bytes)
+            .await
+            .map_err(|e| AuthError::unavailable(format!("userinfo response unusable: {e}")))?;
         if !claims.is_object() {
             return Err(AuthError::unavailable(
                 "userinfo response is not a JSON object",

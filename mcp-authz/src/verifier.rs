@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::entitlements::EntitlementMapper;
 use crate::{AuthError, Principal};
 
-/// Verifies a bearer token and returns the caller it identifies (requirement A1).
+/// Verifies a bearer token and returns the caller it identifies.
 ///
 /// Implementations must never log or store the token itself. Implementations in this crate:
 /// [`JwtVerifier`](crate::JwtVerifier) (local JWT checks against JWKS or static keys),

@@ -282,15 +282,19 @@ async fn stdio_principal_is_refused_once_expired_and_missing_principal_is_refuse
     assert_eq!(inner.calls(), calls, "nothing ran after exp");
     client.cancel().await.expect("close");
 
-    let nobody = connect(
-        AuthzHandler::builder(TestServer::new())
-            .policy(policy())
-            .build(),
-    )
-    .await;
-    let error = mcp_error(nobody.call_tool(call("whoami")).await);
-    assert_eq!(error.message, "authentication required");
-    nobody.cancel().await.expect("close");
+    // Without any principal even the handshake is refused: `initialize` needs one too.
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let nobody = AuthzHandler::builder(TestServer::new())
+        .policy(policy())
+        .build();
+    tokio::spawn(async move {
+        let _ = nobody.serve(server_io).await;
+    });
+    let error = ().serve(client_io).await.expect_err("no principal, no session");
+    assert!(
+        error.to_string().contains("authentication required"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{AUDIENCE, OidcProvider};
@@ -358,5 +359,109 @@ async fn periodic_refresh_picks_up_rotated_keys_without_an_unknown_kid_refetch()
         "fetched from the new provider"
     );
     assert_eq!(principal.subject, "app1");
+    provider.stop().await;
+}
+
+/// Forwards `POST /introspect` to the real provider's introspection endpoint and counts the
+/// requests that reach it.
+async fn counting_introspection_proxy(
+    provider: &OidcProvider,
+) -> (
+    String,
+    Arc<std::sync::atomic::AtomicU64>,
+    tokio::task::JoinHandle<()>,
+) {
+    use std::sync::atomic::Ordering;
+    let upstream = format!("{}/token/introspection", provider.issuer);
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let http = reqwest::Client::new();
+    let handler = {
+        let count = Arc::clone(&count);
+        move |headers: http::HeaderMap, body: axum::body::Bytes| {
+            let count = Arc::clone(&count);
+            let http = http.clone();
+            let upstream = upstream.clone();
+            async move {
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut request = http.post(&upstream).body(body);
+                for name in [http::header::AUTHORIZATION, http::header::CONTENT_TYPE] {
+                    if let Some(value) = headers.get(&name) {
+                        request = request.header(name, value);
+                    }
+                }
+                let response = request.send().await.expect("provider answers");
+                let status = response.status();
+                let body = response.bytes().await.expect("body");
+                (
+                    status,
+                    [(http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }
+        }
+    };
+    let app = axum::Router::new().route("/introspect", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/introspect", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, count, task)
+}
+
+#[tokio::test]
+async fn a_thousand_random_tokens_cost_the_real_provider_few_introspections() {
+    use std::sync::atomic::Ordering;
+    let provider = OidcProvider::start().await;
+    let (url, reached, proxy) = counting_introspection_proxy(&provider).await;
+    let verifier = Arc::new(CachedVerifier::new(
+        IntrospectionVerifier::new(&url, ClientAuth::basic("mcp-server", "rs-secret"))
+            .audience(OPAQUE)
+            .timeout(Duration::from_secs(5)),
+    ));
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let verifier = Arc::clone(&verifier);
+            tokio::spawn(async move { verifier.verify(&format!("random-token-{i:04}")).await })
+        })
+        .collect();
+    for task in tasks {
+        let result = task.await.expect("join");
+        assert!(
+            matches!(
+                result,
+                Err(AuthError::InvalidToken { .. } | AuthError::Unavailable { .. })
+            ),
+            "{result:?}"
+        );
+    }
+    let flood = reached.load(Ordering::SeqCst);
+    eprintln!("1000 random tokens: {flood} introspection requests reached the provider");
+    assert!(flood < 150, "{flood} requests reached the provider");
+
+    // The same tokens again: refusals are remembered, none reaches the provider.
+    for i in 0..50 {
+        let _ = verifier.verify(&format!("random-token-{i:04}")).await;
+    }
+    assert!(reached.load(Ordering::SeqCst) <= flood + 50 - verifier.stats().refusal_hits);
+
+    // A real token still gets through once the burst has refilled, and is then cached.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let opaque = provider
+        .client_token("app1", "mcp:access firewall:read", OPAQUE)
+        .await;
+    assert_eq!(
+        verifier.verify(&opaque).await.expect("active").subject,
+        "app1"
+    );
+    let before = reached.load(Ordering::SeqCst);
+    assert_eq!(
+        verifier.verify(&opaque).await.expect("cached").subject,
+        "app1"
+    );
+    assert_eq!(reached.load(Ordering::SeqCst), before);
+    proxy.abort();
     provider.stop().await;
 }

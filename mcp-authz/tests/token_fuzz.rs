@@ -6,7 +6,11 @@
 //! - a forged token (any `alg`, `kid`, `jku`/`x5u`/`jwk` header, any claims) signed with anything
 //!   but the trusted key is refused;
 //! - a validly signed token with hostile claim types is either refused or yields exactly the
-//!   signed subject and a future expiry — never someone else.
+//!   signed subject and a future expiry — never someone else;
+//! - a validly signed token whose header names critical extensions (`crit`) is refused;
+//! - a JWKS that also publishes symmetric (`kty: oct`) keys, or the trusted key again marked for
+//!   a non-signature algorithm, never lets an HMAC token signed with such a secret through, even
+//!   with HMAC algorithms on the allow-list (key-type confusion).
 //!
 //! The full server's HTTP path gets 401 for such tokens in the example's `hostile_input` test;
 //! this test drives many more cases in-process, where each costs microseconds.
@@ -15,6 +19,7 @@ mod common;
 use common::{b64, now, raw_token};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mcp_authz::{JwtVerifier, KeySet, TokenVerifier, VerificationKey};
+use p256::pkcs8::DecodePublicKey;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -368,6 +373,120 @@ proptest! {
             prop_assert!(!principal.subject.is_empty());
             prop_assert!(!principal.is_expired(), "accepted an expired token: {claims}");
         }
+    }
+}
+
+/// Signs `claims` with the trusted key under an arbitrary JSON header.
+fn sign_raw(header: &Value, claims: &Value) -> String {
+    let message = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let key = EncodingKey::from_ec_pem(TRUSTED_PRIVATE.as_bytes()).expect("private key");
+    let signature =
+        jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::ES256).expect("sign");
+    format!("{message}.{signature}")
+}
+
+/// A published JWKS with the trusted key plus `secrets.len()` symmetric keys and, optionally,
+/// the trusted key again under another kid for a key-agreement algorithm.
+fn confusing_jwks(
+    secrets: &[(String, Vec<u8>, Option<&'static str>)],
+    enc_alg: Option<&str>,
+) -> Value {
+    let trusted: Value = {
+        let key = VerificationKey::ec_pem(TRUSTED_PUBLIC.as_bytes()).expect("public key");
+        let _ = key;
+        // The trusted key's coordinates, as a JWK.
+        let public = p256::PublicKey::from_public_key_pem(TRUSTED_PUBLIC).expect("pem");
+        let mut jwk = serde_json::to_value(public.to_jwk()).expect("jwk");
+        jwk["kid"] = json!(KID);
+        jwk["alg"] = json!("ES256");
+        jwk
+    };
+    let mut keys = vec![trusted.clone()];
+    for (kid, secret, alg) in secrets {
+        let mut oct = json!({ "kty": "oct", "kid": kid, "k": b64(secret) });
+        if let Some(alg) = alg {
+            oct["alg"] = json!(alg);
+        }
+        keys.push(oct);
+    }
+    if let Some(alg) = enc_alg {
+        let mut enc = trusted;
+        enc["kid"] = json!("trusted-enc");
+        enc["alg"] = json!(alg);
+        keys.push(enc);
+    }
+    json!({ "keys": keys })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    #[test]
+    fn critical_header_extensions_are_refused(
+        names in prop::collection::vec("[a-zA-Z0-9:._-]{0,24}", 0..4),
+        typ in prop_oneof![Just(None), Just(Some("JWT")), Just(Some("at+jwt"))],
+    ) {
+        let fixture = fixture();
+        let mut header = json!({ "alg": "ES256", "kid": KID, "crit": names });
+        if let Some(typ) = typ {
+            header["typ"] = json!(typ);
+        }
+        for name in &names {
+            header[name.as_str()] = json!(true);
+        }
+        let token = sign_raw(&header, &claims("alice"));
+        prop_assert!(fixture.verify(&token).is_err(), "accepted crit {names:?}");
+    }
+
+    #[test]
+    fn published_symmetric_or_encryption_keys_never_verify_hmac_tokens(
+        secrets in prop::collection::vec(
+            (
+                "[a-z0-9-]{1,12}",
+                prop::collection::vec(any::<u8>(), 1..64),
+                prop_oneof![Just(None), Just(Some("HS256")), Just(Some("HS512")), Just(Some("A128KW"))],
+            ),
+            1..4,
+        ),
+        enc_alg in prop_oneof![Just(None), Just(Some("ECDH-ES")), Just(Some("RSA-OAEP"))],
+        use_kid in any::<bool>(),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let fixture = fixture();
+        let doc = confusing_jwks(&secrets, enc_alg);
+        let keys = match KeySet::from_jwks_json(&doc) {
+            Ok(keys) => keys,
+            // Duplicate kids among the generated keys: refused as a whole, which is also safe.
+            Err(_) => return Ok(()),
+        };
+        let verifier = fixture.runtime.block_on(
+            JwtVerifier::from_static_keys(keys)
+                .issuer(ISSUER)
+                .audience(AUDIENCE)
+                .algorithms([Algorithm::ES256, Algorithm::HS256, Algorithm::HS384, Algorithm::HS512])
+                .build(),
+        ).expect("verifier");
+        let (kid, secret, _) = &secrets[pick.index(secrets.len())];
+        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+            let mut header = Header::new(alg);
+            header.kid = use_kid.then(|| kid.clone());
+            let forged = jsonwebtoken::encode(&header, &claims("admin"), &EncodingKey::from_secret(secret))
+                .expect("token");
+            prop_assert!(
+                fixture.runtime.block_on(verifier.verify(&forged)).is_err(),
+                "an HMAC token signed with a published secret was accepted ({alg:?}, kid {kid})"
+            );
+        }
+        // The genuine key still works from the same document.
+        let genuine = sign(TRUSTED_PRIVATE, &header(KID), &claims("alice"));
+        prop_assert_eq!(
+            fixture.runtime.block_on(verifier.verify(&genuine)).map(|p| p.subject).ok(),
+            Some("alice".to_owned())
+        );
     }
 }
 

@@ -75,6 +75,10 @@ pub struct AuthSettings {
     /// Timeout of one userinfo or introspection request; past it the request gets a `503`
     /// instead of waiting on a hung identity provider. Default [`DEFAULT_IDP_TIMEOUT`] (5 s).
     pub idp_timeout: Duration,
+    /// Accept the userinfo mode although it cannot check a token's audience (a token the
+    /// provider issued for any other API is accepted too). Off by default: `Userinfo` refuses to
+    /// start without it.
+    pub userinfo_without_audience: bool,
     /// How the keys of an external issuer (`Jwks`, `OidcIssuer`) are fetched and kept fresh:
     /// periodic refresh (default 5 min), the rate limit of refetches for unknown `kid`s
     /// (default 30 s) and the request timeout (default 5 s). See [`JwksRefresh`].
@@ -90,6 +94,7 @@ impl Default for AuthSettings {
             required_scopes: vec![GLOBAL_SCOPE.to_owned()],
             policy_file: None,
             idp_timeout: DEFAULT_IDP_TIMEOUT,
+            userinfo_without_audience: false,
             jwks_refresh: JwksRefresh::default(),
         }
     }
@@ -116,8 +121,20 @@ impl AuthSettings {
     }
 
     /// The verifier for an external identity provider, cached; `None` for the development
-    /// issuer and when disabled.
-    pub async fn external_verifier(&self) -> Result<Option<Arc<dyn TokenVerifier>>, ExampleError> {
+    /// issuer and when disabled. Tokens must be issued for [`AuthSettings::audience`], or for
+    /// `default_audience` (the server's public URL) when that is not set.
+    ///
+    /// Refused configurations: a JWKS URL without an expected issuer (any holder of a key in
+    /// that set could claim to be any issuer), and userinfo without
+    /// [`AuthSettings::userinfo_without_audience`].
+    pub async fn external_verifier(
+        &self,
+        default_audience: &str,
+    ) -> Result<Option<Arc<dyn TokenVerifier>>, ExampleError> {
+        let audience = self
+            .audience
+            .clone()
+            .unwrap_or_else(|| default_audience.to_owned());
         let config = |e: mcp_authz::ConfigError| ExampleError::Config {
             reason: format!("identity provider: {}", crate::error::with_causes(&e)),
         };
@@ -127,13 +144,26 @@ impl AuthSettings {
                 Some(issuer) => builder.issuer(issuer.clone()),
                 None => builder,
             };
-            match &self.audience {
-                Some(audience) => builder.audience(audience.clone()),
-                None => builder,
-            }
+            builder.audience(audience.clone())
         };
         let verifier: Arc<dyn TokenVerifier> = match &self.identity {
             Identity::Development | Identity::Disabled => return Ok(None),
+            Identity::Jwks { .. } if self.issuer.is_none() => {
+                return Err(ExampleError::Config {
+                    reason: "--jwks-url needs --issuer: the expected `iss` of the tokens \
+                             (without it, a token claiming any issuer would be accepted)"
+                        .into(),
+                });
+            }
+            Identity::Userinfo { .. } if !self.userinfo_without_audience => {
+                return Err(ExampleError::Config {
+                    reason: "--userinfo-url cannot check which audience a token was issued for, \
+                             so a token for any other API of the provider would be accepted; \
+                             prefer --oidc-issuer or --introspection-url, or accept this with \
+                             --userinfo-without-audience"
+                        .into(),
+                });
+            }
             Identity::Jwks { url } => Arc::new(CachedVerifier::new(
                 jwt(JwtVerifier::from_jwks_url(url.clone()))
                     .build()
@@ -146,9 +176,15 @@ impl AuthSettings {
                     .await
                     .map_err(config)?,
             )),
-            Identity::Userinfo { url } => Arc::new(CachedVerifier::new(
-                UserinfoVerifier::new(url.clone()).timeout(self.idp_timeout),
-            )),
+            Identity::Userinfo { url } => {
+                let verifier = UserinfoVerifier::new(url.clone()).timeout(self.idp_timeout);
+                verifier.check().map_err(config)?;
+                tracing::warn!(
+                    "userinfo verification: token audiences are NOT checked \
+                     (--userinfo-without-audience)"
+                );
+                Arc::new(CachedVerifier::new(verifier))
+            }
             Identity::Introspection {
                 url,
                 client_id,
@@ -158,13 +194,12 @@ impl AuthSettings {
                     url.clone(),
                     ClientAuth::basic(client_id.clone(), client_secret.clone()),
                 )
-                .timeout(self.idp_timeout);
-                if let Some(audience) = &self.audience {
-                    verifier = verifier.audience(audience.clone());
-                }
+                .timeout(self.idp_timeout)
+                .audience(audience.clone());
                 if let Some(issuer) = &self.issuer {
                     verifier = verifier.issuer(issuer.clone());
                 }
+                verifier.check().map_err(config)?;
                 Arc::new(CachedVerifier::new(verifier))
             }
         };
@@ -193,10 +228,30 @@ pub async fn development_verifier(
 impl Caller {
     /// The caller a verified principal stands for: its subject, its per-application
     /// permissions (`entitlements.applications`) and whether it holds the admin role.
+    ///
+    /// Entitlement keys that are not valid application names (a token claiming
+    /// `"../admin": ["read"]`) are dropped: they would otherwise become paths of downstream
+    /// requests in the session scope.
     pub fn from_principal(principal: &Principal) -> Self {
+        let apps = principal
+            .entitlements
+            .resources
+            .iter()
+            .filter(|(app, _)| {
+                let valid = crate::model::validate_app_name(app).is_ok();
+                if !valid {
+                    tracing::warn!(
+                        subject = %principal.subject,
+                        "ignoring an entitlement whose key is not a valid application name"
+                    );
+                }
+                valid
+            })
+            .map(|(app, perms)| (app.clone(), perms.clone()))
+            .collect();
         Self {
             subject: principal.subject.clone(),
-            access: Access::Apps(principal.entitlements.resources.clone()),
+            access: Access::Apps(apps),
             admin: principal.has_role(ADMIN_ROLE),
         }
     }
@@ -264,5 +319,18 @@ mod tests {
         assert!(caller.allows("app-alpha", "read"));
         assert!(!caller.allows("app-beta", "read"));
         assert!(!caller.admin);
+    }
+
+    #[test]
+    fn entitlement_keys_that_are_not_application_names_are_dropped() {
+        let principal = Principal::new("mallory")
+            .with_permissions("../../api/v1/admin", ["read"])
+            .with_permissions("app-alpha?x=1", ["read"])
+            .with_permissions("app-alpha", ["read"]);
+        let caller = Caller::from_principal(&principal);
+        let Access::Apps(apps) = &caller.access else {
+            panic!("apps")
+        };
+        assert_eq!(apps.keys().collect::<Vec<_>>(), ["app-alpha"]);
     }
 }

@@ -11,7 +11,7 @@
 //!
 //! ```json
 //! {
-//!   "iss": "http://127.0.0.1:PORT", "aud": "mcp-patterns-example", "sub": "alice",
+//!   "iss": "http://127.0.0.1:PORT", "aud": "http://127.0.0.1:8080/mcp", "sub": "alice",
 //!   "iat": 1764460800, "nbf": 1764460800, "exp": 1764489600,
 //!   "scope": "mcp:access firewall:read",
 //!   "roles": ["developer"],
@@ -36,11 +36,13 @@ use serde_json::{Value, json};
 use crate::ExampleError;
 use crate::listen::{Bound, Served};
 
-/// The audience the development issuer puts in its tokens and the server expects by default.
+/// A fixed audience for tools that run their own development issuer next to a server started
+/// with `--audience mcp-patterns-example` (the benchmarks). The reference server's own demo
+/// tokens carry its public URL as their audience instead.
 pub const DEV_AUDIENCE: &str = "mcp-patterns-example";
 
 /// How long demo tokens are valid by default.
-pub const DEV_TOKEN_TTL: Duration = Duration::from_secs(8 * 3600);
+pub const DEV_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// A demo user of the development issuer.
 #[derive(Debug, Clone, PartialEq, Eq)]

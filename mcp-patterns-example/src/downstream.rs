@@ -480,6 +480,7 @@ impl DownstreamClient {
     /// Fetches one application's rules; `Ok(None)` if the downstream does not know it. The name
     /// must have passed [`validate_app_name`](crate::model::validate_app_name).
     pub async fn app(&self, app: &str) -> Result<Option<AppFirewall>, ExampleError> {
+        crate::model::validate_app_name(app)?;
         let url = format!("{}/api/v1/apps/{app}/firewall-rules", self.base);
         match self.get_json(&url).await {
             Ok(rules) => Ok(Some(rules)),
@@ -496,6 +497,7 @@ impl DownstreamClient {
     /// (`POST /api/v1/apps/{app}/firewall-rules/reset`). The name must have passed
     /// [`validate_app_name`](crate::model::validate_app_name).
     pub async fn reset(&self, app: &str) -> Result<(), ExampleError> {
+        crate::model::validate_app_name(app)?;
         let url = format!("{}/api/v1/apps/{app}/firewall-rules/reset", self.base);
         self.http
             .post(url)

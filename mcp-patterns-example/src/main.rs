@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use mcp_authz::{DEFAULT_IDP_TIMEOUT, JwksRefresh};
+use mcp_authz::{DEFAULT_IDP_TIMEOUT, JwksRefresh, SessionLimits};
 use mcp_cache::InitialFetch;
 use mcp_otel::{OtelLayer, TelemetryConfig, TraceExporter};
 use mcp_patterns_example::auth::{AuthSettings, GLOBAL_SCOPE, Identity};
@@ -95,9 +95,29 @@ struct Args {
     /// Expected `iss` of tokens.
     #[arg(long, env = "MCP_ISSUER")]
     issuer: Option<String>,
-    /// Expected `aud` of tokens.
+    /// Expected `aud` of tokens [default: the public URL].
     #[arg(long, env = "MCP_AUDIENCE")]
     audience: Option<String>,
+    /// The URL clients use for the MCP endpoint when it differs from the bound address (behind
+    /// a reverse proxy or load balancer), e.g. https://mcp.example.com/mcp: the RFC 9728
+    /// `resource`, the default expected audience and the audience of demo tokens [default:
+    /// http://BIND:PORT/mcp].
+    #[arg(long, env = "MCP_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// With --userinfo-url: accept that userinfo cannot check the audience of tokens (a token
+    /// the provider issued for any other API is accepted too).
+    #[arg(long, env = "MCP_USERINFO_WITHOUT_AUDIENCE")]
+    userinfo_without_audience: bool,
+    /// Allow binding a non-loopback address with the development issuer or --no-auth, which
+    /// give access to anyone who can reach the port. Refused without this flag.
+    #[arg(long, env = "MCP_INSECURE_PUBLIC_BIND")]
+    insecure_public_bind: bool,
+    /// Sessions one user may hold open at once; one more is answered 429 [default: 32].
+    #[arg(long, env = "MCP_MAX_SESSIONS_PER_USER")]
+    max_sessions_per_user: Option<usize>,
+    /// Sessions open at once on the server; one more is answered 503 [default: 10000].
+    #[arg(long, env = "MCP_MAX_SESSIONS")]
+    max_sessions: Option<usize>,
     /// A scope every request needs; repeat for several [default: mcp:access].
     #[arg(
         long = "required-scope",
@@ -167,9 +187,14 @@ impl Args {
             client_secret,
             issuer,
             audience,
+            public_url,
+            max_sessions_per_user,
+            max_sessions,
             policy,
             otel
         );
+        self.userinfo_without_audience |= file.userinfo_without_audience;
+        self.insecure_public_bind |= file.insecure_public_bind;
         if self.required_scope.is_empty() {
             self.required_scope = file.required_scope;
         }
@@ -252,6 +277,13 @@ impl Args {
                     .into(),
             });
         }
+        if self.jwks_url.is_some() && self.issuer.is_none() {
+            return Err(ExampleError::Config {
+                reason: "--jwks-url needs --issuer: the expected `iss` of the tokens (without \
+                         it, a token claiming any issuer would be accepted)"
+                    .into(),
+            });
+        }
         let idp_timeout = self
             .idp_timeout_ms
             .map_or(DEFAULT_IDP_TIMEOUT, Duration::from_millis);
@@ -266,6 +298,7 @@ impl Args {
             },
             policy_file: self.policy.clone(),
             idp_timeout,
+            userinfo_without_audience: self.userinfo_without_audience,
             jwks_refresh: JwksRefresh::default().timeout(idp_timeout),
         })
     }
@@ -283,6 +316,17 @@ impl Args {
                 Some(0) => None,
                 Some(secs) => Some(Duration::from_secs(secs)),
             },
+            public_url: self.public_url.clone(),
+            session_limits: {
+                let defaults = SessionLimits::default();
+                defaults
+                    .max_per_principal(
+                        self.max_sessions_per_user
+                            .unwrap_or(defaults.max_per_principal),
+                    )
+                    .max_total(self.max_sessions.unwrap_or(defaults.max_total))
+            },
+            insecure_public_bind: self.insecure_public_bind,
         })
     }
 
@@ -411,8 +455,8 @@ async fn run_http(
     );
     if let Some(issuer) = &running.issuer {
         eprintln!(
-            "  identity: development token issuer at {} (JWKS {}); demo tokens, valid 8 h:",
-            issuer.issuer_url, issuer.jwks_url
+            "  identity: development token issuer at {} (JWKS {}); demo tokens for {}, valid 1 h:",
+            issuer.issuer_url, issuer.jwks_url, running.public_url
         );
         for (user, token) in &running.demo_tokens {
             eprintln!("    {} ({}): {token}", user.subject, user.description);

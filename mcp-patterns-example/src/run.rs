@@ -10,16 +10,15 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 
 use mcp_authz::{
-    AuthLayer, AuthzHandler, ProtectedResourceMetadata, TokenVerifier, principal_from,
+    AuthLayer, AuthzHandler, ProtectedResourceMetadata, SessionLimits, SessionOwnershipLayer,
+    TokenVerifier, principal_from,
 };
 use mcp_otel::{OtelHandler, OtelLayer, OtelLayerBuilder};
 
 use crate::access::Caller;
 use crate::auth::{AuthSettings, GLOBAL_SCOPE, Identity as IdentitySource, development_verifier};
 use crate::data::{CacheSettings, FirewallCache};
-use crate::devidp::{
-    DEV_AUDIENCE, DEV_TOKEN_TTL, DemoUser, RunningIssuer, demo_users, start_dev_issuer,
-};
+use crate::devidp::{DEV_TOKEN_TTL, DemoUser, RunningIssuer, demo_users, start_dev_issuer};
 use crate::downstream::{self, DownstreamClient, FirewallStore, RunningDownstream};
 use crate::listen::{Bound, Served};
 use crate::{ExampleError, FirewallServer};
@@ -45,6 +44,19 @@ pub struct HttpOptions {
     /// its session (HTTP `DELETE`) frees it at once. 5 minutes by default; `None` keeps idle
     /// sessions until shutdown.
     pub session_idle_timeout: Option<Duration>,
+    /// The URL clients use to reach the MCP endpoint, when it differs from the address bound
+    /// (behind a reverse proxy or load balancer), e.g. `https://mcp.example.com/mcp`. It is the
+    /// RFC 9728 `resource` (and where its metadata document is announced), the audience tokens
+    /// must be issued for unless [`AuthSettings::audience`] says otherwise, and the audience of
+    /// the development issuer's tokens. Default: `http://{bind}:{port}/mcp`.
+    pub public_url: Option<String>,
+    /// Sessions per user and in total (`429` / `503` past them).
+    pub session_limits: SessionLimits,
+    /// Allow binding a non-loopback address with the development issuer or without
+    /// authorization. Both hand out access to anyone who can reach the port (the development
+    /// issuer's demo tokens are printed, `--no-auth` needs none), so by default the server
+    /// refuses to start that way.
+    pub insecure_public_bind: bool,
 }
 
 /// The default [`HttpOptions::session_idle_timeout`].
@@ -60,6 +72,9 @@ impl Default for HttpOptions {
             auth: AuthSettings::default(),
             telemetry: None,
             session_idle_timeout: Some(DEFAULT_SESSION_IDLE_TIMEOUT),
+            public_url: None,
+            session_limits: SessionLimits::default(),
+            insecure_public_bind: false,
         }
     }
 }
@@ -71,6 +86,9 @@ pub struct RunningHttp {
     pub local_addr: SocketAddr,
     /// The MCP endpoint, e.g. `http://127.0.0.1:8080/mcp`.
     pub mcp_url: String,
+    /// The URL clients are told to use ([`HttpOptions::public_url`], or `mcp_url`): the RFC 9728
+    /// `resource` and the audience of the demo tokens.
+    pub public_url: String,
     /// The downstream API it answers from.
     pub downstream_url: String,
     /// The built-in downstream, when it started one.
@@ -83,6 +101,7 @@ pub struct RunningHttp {
     pub authorization: bool,
     cache: FirewallCache,
     sessions: Arc<LocalSessionManager>,
+    owners: Option<SessionOwnershipLayer>,
     served: Served,
 }
 
@@ -95,6 +114,14 @@ impl RunningHttp {
     /// How many MCP sessions are open now.
     pub async fn open_sessions(&self) -> usize {
         self.sessions.sessions.read().await.len()
+    }
+
+    /// How many sessions have a recorded owner (with authorization on; idle ones past the
+    /// session timeout excluded).
+    pub fn owned_sessions(&self) -> Option<usize> {
+        self.owners
+            .as_ref()
+            .map(SessionOwnershipLayer::open_sessions)
     }
 
     /// Stops accepting requests, ends open sessions, stops the built-in downstream and waits.
@@ -143,9 +170,9 @@ struct Identity {
     demo_tokens: Vec<(DemoUser, String)>,
 }
 
-/// Starts the development issuer (and mints the demo tokens) or builds the verifier of an
-/// external identity provider; nothing when authorization is disabled.
-async fn resolve_identity(auth: &AuthSettings) -> Result<Identity, ExampleError> {
+/// Starts the development issuer (and mints the demo tokens, for `audience`) or builds the
+/// verifier of an external identity provider; nothing when authorization is disabled.
+async fn resolve_identity(auth: &AuthSettings, audience: &str) -> Result<Identity, ExampleError> {
     match &auth.identity {
         IdentitySource::Disabled => Ok(Identity {
             verifier: None,
@@ -156,10 +183,10 @@ async fn resolve_identity(auth: &AuthSettings) -> Result<Identity, ExampleError>
         IdentitySource::Development => {
             let running = start_dev_issuer(IpAddr::V4(Ipv4Addr::LOCALHOST), 0).await?;
             let verifier =
-                development_verifier(&running.jwks_url, &running.issuer_url, DEV_AUDIENCE).await?;
+                development_verifier(&running.jwks_url, &running.issuer_url, audience).await?;
             let mut demo_tokens = Vec::new();
             for user in demo_users() {
-                let token = running.issuer.mint(&user, DEV_AUDIENCE, DEV_TOKEN_TTL)?;
+                let token = running.issuer.mint(&user, audience, DEV_TOKEN_TTL)?;
                 demo_tokens.push((user, token));
             }
             Ok(Identity {
@@ -170,7 +197,7 @@ async fn resolve_identity(auth: &AuthSettings) -> Result<Identity, ExampleError>
             })
         }
         _ => Ok(Identity {
-            verifier: auth.external_verifier().await?,
+            verifier: auth.external_verifier(audience).await?,
             authorization_server: auth.issuer.clone(),
             issuer: None,
             demo_tokens: Vec::new(),
@@ -180,6 +207,25 @@ async fn resolve_identity(auth: &AuthSettings) -> Result<Identity, ExampleError>
 
 /// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
 pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleError> {
+    let open_identity = matches!(
+        options.auth.identity,
+        IdentitySource::Development | IdentitySource::Disabled
+    );
+    if !options.bind.is_loopback() && open_identity && !options.insecure_public_bind {
+        return Err(ExampleError::Config {
+            reason: format!(
+                "refusing to bind {} with {}: anyone who can reach the port would get access. \
+                 Configure a real identity provider (--oidc-issuer, --jwks-url, \
+                 --introspection-url), bind 127.0.0.1, or pass --insecure-public-bind",
+                options.bind,
+                if options.auth.identity == IdentitySource::Disabled {
+                    "--no-auth"
+                } else {
+                    "the development token issuer (its demo tokens are printed)"
+                }
+            ),
+        });
+    }
     let (client, downstream) = downstream_for(options.downstream_url.as_deref()).await?;
     let bound = Bound::bind(SocketAddr::new(options.bind, options.port)).await?;
     let local_addr = bound.local_addr;
@@ -190,6 +236,10 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         config = config.disable_allowed_hosts();
     }
     let mcp_url = format!("http://{local_addr}/mcp");
+    let public_url = options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| mcp_url.clone());
     let data = FirewallCache::build(client.clone(), &options.cache).await?;
     let cache = data.clone();
     let mut manager = LocalSessionManager::default();
@@ -200,7 +250,8 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         authorization_server,
         issuer,
         demo_tokens,
-    } = resolve_identity(&options.auth).await?;
+    } = resolve_identity(&options.auth, &public_url).await?;
+    let mut owners = None;
     let otel = options.telemetry.clone().unwrap_or_else(untraced);
     let app = match verifier {
         None => {
@@ -221,6 +272,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
             let handler = AuthzHandler::builder(server)
                 .policy(options.auth.policy()?)
                 .build();
+            let listen_filter = handler.listen_filter_layer();
             let service: StreamableHttpService<
                 OtelHandler<AuthzHandler<FirewallServer>>,
                 LocalSessionManager,
@@ -229,7 +281,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                 sessions.clone(),
                 config,
             );
-            let mut metadata = ProtectedResourceMetadata::new(mcp_url.clone())
+            let mut metadata = ProtectedResourceMetadata::new(public_url.clone())
                 .resource_name("mcp-patterns-example firewall rules")
                 .scopes([GLOBAL_SCOPE, "firewall:read", "firewall:admin"]);
             if let Some(server) = authorization_server {
@@ -238,8 +290,18 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
             let layer = AuthLayer::new(verifier)
                 .require_scopes(options.auth.required_scopes.clone())
                 .resource_metadata(metadata.metadata_url());
+            let ownership = SessionOwnershipLayer::new(
+                options
+                    .session_limits
+                    .idle_timeout(options.session_idle_timeout),
+            );
+            owners = Some(ownership.clone());
+            // `.layer` wraps what is above it: a request passes AuthLayer (token, global
+            // scopes), then the session-owner check, then the listen filter, then rmcp.
             axum::Router::new()
                 .nest_service("/mcp", service)
+                .layer(listen_filter)
+                .layer(ownership)
                 .layer(layer)
                 .merge(metadata.router())
         }
@@ -248,6 +310,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
     Ok(RunningHttp {
         local_addr,
         mcp_url,
+        public_url,
         downstream_url: client.base_url().to_owned(),
         downstream,
         authorization: options.auth.identity != IdentitySource::Disabled,
@@ -255,6 +318,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         demo_tokens,
         cache,
         sessions,
+        owners,
         served,
     })
 }

@@ -122,6 +122,7 @@ async fn idp_down_at_start_up_fails_start_up_with_a_clear_error() {
             identity: Identity::Jwks {
                 url: jwks_url.clone(),
             },
+            issuer: Some("http://127.0.0.1".into()),
             ..AuthSettings::default()
         },
         ..HttpOptions::default()
@@ -338,6 +339,7 @@ async fn userinfo_hung_gets_503_after_the_timeout_and_recovers() {
             // Userinfo releases claims, not scopes: no global scope can be required.
             required_scopes: Vec::new(),
             idp_timeout: timeout,
+            userinfo_without_audience: true,
             ..AuthSettings::default()
         },
         ..HttpOptions::default()

@@ -1,0 +1,157 @@
+//! `subscriptions/listen` (MCP 2026-07-28) over Streamable HTTP behind `AuthLayer` and
+//! `AuthzHandler`: the acknowledgement names only the subscriptions the caller may read, and
+//! without the HTTP filter a request naming a forbidden resource is refused as a whole.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_authz::{
+    AuthError, AuthLayer, AuthzHandler, Principal, Requirement, StaticPolicy, TokenVerifier,
+};
+use rmcp::ServerHandler;
+use rmcp::model::{ServerCapabilities, ServerConfig, SubscriptionFilter};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+use support::Served;
+
+/// Accepts every subscription it is asked for; what the caller may read is not its business.
+#[derive(Clone)]
+struct Subscribable;
+
+impl ServerHandler for Subscribable {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .build(),
+        )
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+}
+
+/// `Bearer alice` is alice.
+struct Names;
+
+#[async_trait::async_trait]
+impl TokenVerifier for Names {
+    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        Ok(Principal::new(token).with_scopes(["mcp:access"]))
+    }
+}
+
+async fn serve(with_filter: bool) -> Served {
+    let authz = AuthzHandler::builder(Subscribable)
+        .policy(StaticPolicy::new().resource("cache://firewalls/app-alpha", Requirement::none()))
+        .build();
+    let filter = authz.listen_filter_layer();
+    let service: StreamableHttpService<AuthzHandler<Subscribable>, LocalSessionManager> =
+        StreamableHttpService::new(
+            move || Ok(authz.clone()),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default(),
+        );
+    let mut app = axum::Router::new().nest_service("/mcp", service);
+    if with_filter {
+        app = app.layer(filter);
+    }
+    Served::start(app.layer(AuthLayer::new(Names))).await
+}
+
+/// Sends a 2026-07-28 listen request and collects the SSE data lines for up to `wait`.
+async fn listen(served: &Served, uris: &[&str], wait: Duration) -> Vec<Value> {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 9, "method": "subscriptions/listen",
+        "params": {
+            "notifications": { "resourceSubscriptions": uris },
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": { "name": "listen-test", "version": "0" },
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }
+        }
+    });
+    let mut response = reqwest::Client::new()
+        .post(served.url("/mcp"))
+        .bearer_auth("alice")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, response.chunk()).await {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    if !text.contains("data:") {
+        // A JSON (non-stream) answer.
+        return serde_json::from_str(&text).into_iter().collect();
+    }
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str(data.trim()).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_acknowledgement_names_only_what_the_caller_may_read() {
+    let served = serve(true).await;
+    let messages = listen(
+        &served,
+        &["cache://firewalls/app-alpha", "cache://firewalls/app-beta"],
+        Duration::from_secs(2),
+    )
+    .await;
+    let ack = messages
+        .iter()
+        .find(|m| {
+            m["method"]
+                .as_str()
+                .is_some_and(|m| m.contains("acknowledged"))
+        })
+        .unwrap_or_else(|| panic!("no acknowledgement in {messages:?}"));
+    assert_eq!(
+        ack["params"]["notifications"]["resourceSubscriptions"],
+        json!(["cache://firewalls/app-alpha"]),
+        "{ack}"
+    );
+    assert!(
+        !serde_json::to_string(&messages)
+            .unwrap()
+            .contains("app-beta"),
+        "nothing names the forbidden resource: {messages:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_the_filter_a_forbidden_subscription_is_refused_and_never_served() {
+    let served = serve(false).await;
+    let messages = listen(
+        &served,
+        &["cache://firewalls/app-alpha", "cache://firewalls/app-beta"],
+        Duration::from_secs(2),
+    )
+    .await;
+    let error = messages
+        .iter()
+        .find(|m| m.get("error").is_some() && m["id"] == 9)
+        .unwrap_or_else(|| panic!("no error for the listen request in {messages:?}"));
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not found")),
+        "{error}"
+    );
+}
