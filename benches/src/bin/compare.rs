@@ -246,7 +246,9 @@ fn spawn_rust(
         .args(["--downstream-url", &shared.downstream])
         .args(["--jwks-url", &shared.jwks])
         .args(["--issuer", &shared.issuer])
-        .args(["--audience", DEV_AUDIENCE]);
+        .args(["--audience", DEV_AUDIENCE])
+        // The idle-session measurement opens thousands of sessions for one user.
+        .args(["--max-sessions-per-user", "20000", "--max-sessions", "40000"]);
     otel_env(
         &mut cmd,
         &format!("{}/rust", shared.sink),
