@@ -17,6 +17,7 @@
 //! median estimates from this run, and the interleaved medians.
 #![allow(missing_docs)]
 
+use axum::serve::ListenerExt as _;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -43,6 +44,13 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
+
+/// Sets `TCP_NODELAY` on an accepted connection, as every server should: otherwise the last small
+/// write of each response waits for the client's delayed ACK (about 40 ms on a kept-alive
+/// connection).
+fn nodelay(tcp: &mut tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
+}
 
 const APP: &str = "app-alpha";
 /// The demo user of the development issuer who may read `APP`.
@@ -96,7 +104,7 @@ impl Served {
         let task = tokio::spawn({
             let ct = ct.clone();
             async move {
-                let _ = axum::serve(listener, app)
+                let _ = axum::serve(listener.tap_io(nodelay), app)
                     .with_graceful_shutdown(ct.cancelled_owned())
                     .await;
             }

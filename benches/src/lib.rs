@@ -5,6 +5,7 @@
 pub mod compare;
 pub mod estimates;
 pub mod load;
+pub mod raw;
 
 /// This process's resident set size in bytes, from `/proc/self/statm` (4 KiB pages); 0 where
 /// that file does not exist (not Linux).

@@ -1,10 +1,17 @@
 //! A load generator for MCP servers over Streamable HTTP.
 //!
-//! [`run`] opens `clients` MCP sessions with rmcp's own client
-//! ([`StreamableHttpClientTransport`], an `Authorization: Bearer` header per client), each
-//! initialized once, then loops on weighted operations ([`Op`]) until the measured period ends or
-//! `max_requests` measured requests have completed. Every client issues one request at a time
-//! (closed loop), so `clients` is the concurrency.
+//! [`run`] opens `clients` clients, each with an `Authorization: Bearer` header, then loops on
+//! weighted operations ([`Op`]) until the measured period ends or `max_requests` measured
+//! requests have completed. Every client issues one request at a time (closed loop), so
+//! `clients` is the concurrency. What a client is ([`ClientKind`]):
+//!
+//! - [`ClientKind::Rmcp`]: rmcp's own client ([`StreamableHttpClientTransport`]), one MCP
+//!   session each, initialized once. It stops reading an SSE response at the JSON-RPC response.
+//! - [`ClientKind::KeepAlive`]: one kept-alive HTTP/1.1 connection each (hyper,
+//!   [`crate::raw::RawClient`]) that reads every response to its end, as curl, wrk, browsers,
+//!   proxies and the TypeScript SDK do; each request has its own JSON-RPC id. In
+//!   [`RawMode::Session`] each client opens one legacy session; in [`RawMode::Stateless`] it
+//!   speaks the 2026-07-28 revision (no session, per-request `_meta`).
 //!
 //! Timeline: all sessions are opened first (not measured); then `warmup` runs requests that are
 //! not counted; then the measured window starts. A request counts when it both starts and
@@ -32,6 +39,8 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::{RoleClient, ServiceExt};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+
+use crate::raw::{RawClient, RawMode, RawRequest};
 
 /// How many error messages a report keeps.
 pub const ERROR_SAMPLES: usize = 5;
@@ -99,6 +108,19 @@ impl Op {
         }
     }
 
+    /// The JSON-RPC method and params of this operation.
+    pub fn rpc(&self) -> (&'static str, Value) {
+        match self {
+            Self::CallTool { name, arguments } => (
+                "tools/call",
+                json!({ "name": name, "arguments": arguments }),
+            ),
+            Self::ReadResource { uri } => ("resources/read", json!({ "uri": uri })),
+            Self::ListTools => ("tools/list", json!({})),
+            Self::ListResources => ("resources/list", json!({})),
+        }
+    }
+
     /// The reference server's standard mix over the applications `apps` (which the callers must
     /// be entitled to): 80 % `get_firewall_rule`, 10 % `list_firewall_rules`, 10 %
     /// `resources/read cache://firewalls/{app}`, spread evenly over `apps`. With no apps, only
@@ -157,9 +179,43 @@ impl Op {
     ];
 }
 
+/// What each load client is (see the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientKind {
+    /// rmcp's client, one MCP session per client. The default.
+    #[default]
+    Rmcp,
+    /// One kept-alive HTTP/1.1 connection per client, every response read to its end.
+    KeepAlive(RawMode),
+}
+
+impl ClientKind {
+    /// A short name: `rmcp`, `keep-alive` or `stateless`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rmcp => "rmcp",
+            Self::KeepAlive(RawMode::Session) => "keep-alive",
+            Self::KeepAlive(RawMode::Stateless) => "stateless",
+        }
+    }
+
+    /// The kind named `name` ([`ClientKind::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "rmcp" => Some(Self::Rmcp),
+            "keep-alive" => Some(Self::KeepAlive(RawMode::Session)),
+            "stateless" => Some(Self::KeepAlive(RawMode::Stateless)),
+            _ => None,
+        }
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
+    /// What each client is.
+    pub client: ClientKind,
     /// The MCP endpoint, e.g. `http://127.0.0.1:8080/mcp`.
     pub url: String,
     /// Bearer tokens (without `Bearer `); client `i` uses `bearers[i % len]`. Empty: no
@@ -182,10 +238,11 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
-    /// One client, 10 s measured after a 2 s warm-up, `tools/list` only, no token, no
+    /// One rmcp client, 10 s measured after a 2 s warm-up, `tools/list` only, no token, no
     /// progress line, 30 s request timeout.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
+            client: ClientKind::Rmcp,
             url: url.into(),
             bearers: Vec::new(),
             clients: 1,
@@ -329,9 +386,45 @@ pub enum LoadError {
 
 type Client = RunningService<RoleClient, ()>;
 
+/// One load client.
+enum Session {
+    Rmcp(Client),
+    Raw(RawClient),
+}
+
+impl Session {
+    async fn open(kind: ClientKind, url: &str, bearer: Option<&str>) -> Result<Self, String> {
+        match kind {
+            ClientKind::Rmcp => connect(url, bearer).await.map(Self::Rmcp),
+            ClientKind::KeepAlive(mode) => {
+                RawClient::connect(url, bearer, mode).await.map(Self::Raw)
+            }
+        }
+    }
+
+    async fn execute(&mut self, shared: &Shared, which: usize) -> Result<(), String> {
+        match self {
+            Self::Rmcp(client) => execute(client, &shared.mix[which].1).await,
+            Self::Raw(client) => client.call(&shared.raw[which]).await,
+        }
+    }
+
+    async fn close(self) {
+        match self {
+            // rmcp's transport sends DELETE for the session before `cancel` returns.
+            Self::Rmcp(client) => {
+                let _ = client.cancel().await;
+            }
+            Self::Raw(client) => client.close().await,
+        }
+    }
+}
+
 /// State shared by the clients and the progress task.
 struct Shared {
     mix: Vec<(u32, Op)>,
+    /// The mix pre-rendered for raw clients (same order).
+    raw: Vec<RawRequest>,
     total_weight: u64,
     measure_start: Instant,
     measure_end: Instant,
@@ -353,7 +446,18 @@ impl Shared {
     /// The state of one run of `config` whose measured window starts at `measure_start`.
     fn new(config: &LoadConfig, measure_start: Instant) -> Self {
         let mix: Vec<(u32, Op)> = config.mix.iter().filter(|(w, _)| *w > 0).cloned().collect();
+        let mode = match config.client {
+            ClientKind::KeepAlive(mode) => mode,
+            ClientKind::Rmcp => RawMode::Session,
+        };
         Self {
+            raw: mix
+                .iter()
+                .map(|(_, op)| {
+                    let (method, params) = op.rpc();
+                    RawRequest::new(method, &params, mode)
+                })
+                .collect(),
             total_weight: mix.iter().map(|(w, _)| u64::from(*w)).sum(),
             mix,
             measure_start,
@@ -507,7 +611,7 @@ fn expect_result(result: ServerResult) -> Result<(), String> {
 }
 
 /// One client's loop: warm-up, then measured requests until the window closes.
-async fn client_loop(client: Client, index: usize, shared: Arc<Shared>) -> ClientResult {
+async fn client_loop(mut client: Session, index: usize, shared: Arc<Shared>) -> ClientResult {
     let mut rng = SplitMix(0x5EED_u64 ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut histogram = new_histogram();
     let mut per_op = vec![(0_u64, 0_u64); shared.mix.len()];
@@ -518,7 +622,11 @@ async fn client_loop(client: Client, index: usize, shared: Arc<Shared>) -> Clien
         }
         let which = shared.pick(&mut rng);
         let op = &shared.mix[which].1;
-        let outcome = match tokio::time::timeout(shared.request_timeout, execute(&client, op)).await
+        let outcome = match tokio::time::timeout(
+            shared.request_timeout,
+            client.execute(&shared, which),
+        )
+        .await
         {
             Ok(outcome) => outcome,
             Err(_) => Err(format!("timed out after {:?}", shared.request_timeout)),
@@ -545,8 +653,7 @@ async fn client_loop(client: Client, index: usize, shared: Arc<Shared>) -> Clien
             shared.sample(&op.label(), &message);
         }
     }
-    // Close the session: rmcp's transport sends DELETE for it before `cancel` returns.
-    let _ = client.cancel().await;
+    client.close().await;
     ClientResult { histogram, per_op }
 }
 
@@ -601,7 +708,7 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     let sessions = futures::future::join_all((0..config.clients).map(|i| {
         let bearer =
             (!config.bearers.is_empty()).then(|| config.bearers[i % config.bearers.len()].as_str());
-        connect(&config.url, bearer)
+        Session::open(config.client, &config.url, bearer)
     }))
     .await;
     let mut clients = Vec::with_capacity(sessions.len());
@@ -614,7 +721,7 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         }
     }
     if let Some((client, reason)) = failure {
-        futures::future::join_all(clients.into_iter().map(RunningService::cancel)).await;
+        futures::future::join_all(clients.into_iter().map(Session::close)).await;
         return Err(LoadError::Connect {
             client,
             url: config.url.clone(),

@@ -8,6 +8,7 @@
 // `subscriptions/listen`); these tests exercise it on purpose, since clients still use it.
 #![allow(deprecated)]
 
+use axum::serve::ListenerExt as _;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,13 @@ use rmcp::{
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// Sets `TCP_NODELAY` on an accepted connection, as every server should: otherwise the last small
+/// write of each response waits for the client's delayed ACK (about 40 ms on a kept-alive
+/// connection).
+fn nodelay(tcp: &mut tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
+}
 
 type Rules = BTreeMap<String, Vec<String>>;
 
@@ -85,7 +93,7 @@ async fn start_downstream(ct: &CancellationToken) -> (Downstream, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
-        axum::serve(listener, app)
+        axum::serve(listener.tap_io(nodelay), app)
             .with_graceful_shutdown(ct.clone().cancelled_owned())
             .into_future(),
     );
@@ -165,7 +173,7 @@ async fn start_server(resources: CacheResources<Rules>, ct: &CancellationToken) 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
-        axum::serve(listener, app)
+        axum::serve(listener.tap_io(nodelay), app)
             .with_graceful_shutdown(ct.clone().cancelled_owned())
             .into_future(),
     );

@@ -392,7 +392,9 @@ impl<H: ServerHandler> ServerHandler for OtelHandler<H> {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let op = self.op("tools/call", Target::Tool(&request.name), &context);
-        op.describe_tool(self.inner.get_tool(&request.name));
+        if op.recording() {
+            op.describe_tool(self.inner.get_tool(&request.name));
+        }
         if op.capturing() {
             let arguments = request.arguments.clone().unwrap_or_default();
             op.input(&Value::Object(arguments));

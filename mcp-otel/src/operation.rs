@@ -51,20 +51,37 @@ impl Operation {
         target: Target<'_>,
         context: &RequestContext<RoleServer>,
     ) -> Self {
-        let name = match target {
-            Target::Tool(name) | Target::Prompt(name) => span_name(method, Some(name)),
-            Target::Resource(uri) if shared.resource_uri_in_name => span_name(method, Some(uri)),
-            Target::Resource(_) | Target::None => method.to_owned(),
-        };
         let span = tracing::info_span!(
             target: "mcp_otel",
             parent: None,
             "mcp.server.request",
-            otel.name = name.as_str(),
+            otel.name = tracing::field::Empty,
             otel.kind = "server",
             mcp.method.name = method,
         );
         let recording = !span.is_disabled();
+        // Nothing below is needed when no subscriber records the span and no metrics are
+        // recorded: the request then costs one disabled span and no allocation here.
+        if !recording && shared.metrics.is_none() {
+            return Self {
+                shared: shared.clone(),
+                span,
+                recording,
+                start: Instant::now(),
+                metric_attrs: Vec::new(),
+                tool: None,
+            };
+        }
+        if recording {
+            let name = match target {
+                Target::Tool(name) | Target::Prompt(name) => span_name(method, Some(name)),
+                Target::Resource(uri) if shared.resource_uri_in_name => {
+                    span_name(method, Some(uri))
+                }
+                Target::Resource(_) | Target::None => method.to_owned(),
+            };
+            span.record("otel.name", name.as_str());
+        }
         if recording && propagation::has_trace_context(&context.meta) {
             let parent = propagation::extract(&context.meta);
             // A malformed `traceparent` extracts to a context without a span; handing that to
@@ -176,6 +193,11 @@ impl Operation {
         &self.span
     }
 
+    /// Whether a subscriber records the span.
+    pub(crate) fn recording(&self) -> bool {
+        self.recording
+    }
+
     /// Records the tool's description and parameter schema (OpenInference).
     pub(crate) fn describe_tool(&self, tool: Option<Tool>) {
         let Some(tool) = tool.filter(|_| self.recording) else {
@@ -237,6 +259,9 @@ impl Operation {
 
     /// Records the outcome on the span and the metrics, and closes the span.
     pub(crate) fn finish(mut self, outcome: &Outcome<'_>) {
+        if !self.recording && self.shared.metrics.is_none() {
+            return;
+        }
         let elapsed = self.start.elapsed().as_secs_f64();
         let (error_type, status_code, message, tool_outcome) = match outcome {
             Outcome::Ok => (None, None, None, "ok"),

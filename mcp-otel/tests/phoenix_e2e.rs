@@ -6,6 +6,7 @@
 
 mod common;
 
+use axum::serve::ListenerExt as _;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -19,6 +20,13 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
+
+/// Sets `TCP_NODELAY` on an accepted connection, as every server should: otherwise the last small
+/// write of each response waits for the client's delayed ACK (about 40 ms on a kept-alive
+/// connection).
+fn nodelay(tcp: &mut tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
+}
 
 const PROJECT: &str = "mcp-otel-e2e";
 const TRACE_ID: &str = "5bf92f3577b34da6a3ce929d0e0e4736";
@@ -206,7 +214,7 @@ async fn serve_http(
     let server = tokio::spawn({
         let ct = ct.clone();
         async move {
-            let _ = axum::serve(listener, app)
+            let _ = axum::serve(listener.tap_io(nodelay), app)
                 .with_graceful_shutdown(ct.cancelled_owned())
                 .await;
         }

@@ -8,6 +8,7 @@
 
 mod common;
 
+use axum::serve::ListenerExt as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -29,6 +30,13 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+/// Sets `TCP_NODELAY` on an accepted connection, as every server should: otherwise the last small
+/// write of each response waits for the client's delayed ACK (about 40 ms on a kept-alive
+/// connection).
+fn nodelay(tcp: &mut tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
+}
 
 /// The demo user named by the bearer token, as a caller.
 fn caller_for(name: &str) -> Option<Caller> {
@@ -94,7 +102,7 @@ async fn start(scope: CacheScope) -> Stack {
     let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
     let stop = ct.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
+        let _ = axum::serve(listener.tap_io(nodelay), app)
             .with_graceful_shutdown(stop.cancelled_owned())
             .await;
     });

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! loadgen --url http://127.0.0.1:8080/mcp --token "$ALICE" --clients 16 --duration 10 --mix reference
+//! loadgen --client keep-alive --clients 32 ...   # kept-alive raw HTTP, responses read to their end
 //! ```
 
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use mcp_patterns_benches::load::{self, LoadConfig, Op};
+use mcp_patterns_benches::load::{self, ClientKind, LoadConfig, Op};
 
 /// Drive N concurrent MCP clients (one Streamable HTTP session each) against an MCP endpoint;
 /// report throughput and p50/p90/p99 latency of the measured period (warm-up excluded).
@@ -26,7 +27,12 @@ struct Args {
     /// A file with one bearer token per line (added to --token).
     #[arg(long)]
     token_file: Option<PathBuf>,
-    /// Concurrent clients (sessions), each issuing one request at a time.
+    /// What each client is: rmcp (rmcp's client, one MCP session), keep-alive (one kept-alive
+    /// HTTP/1.1 connection and MCP session, every response read to its end) or stateless
+    /// (kept-alive connection, 2026-07-28 requests without a session).
+    #[arg(long, default_value = "rmcp")]
+    client: String,
+    /// Concurrent clients, each issuing one request at a time.
     #[arg(long, default_value_t = 4)]
     clients: usize,
     /// Measured seconds (fractions allowed).
@@ -79,7 +85,14 @@ fn config(args: Args) -> Result<LoadConfig, String> {
             Op::PRESETS.join(", ")
         )
     })?;
+    let client = ClientKind::from_name(&args.client).ok_or_else(|| {
+        format!(
+            "unknown --client {:?}; one of rmcp, keep-alive, stateless",
+            args.client
+        )
+    })?;
     Ok(LoadConfig {
+        client,
         url: args.url,
         bearers,
         clients: args.clients,

@@ -2,6 +2,7 @@
 //! keys, a small MCP server, and an HTTP stack with mcp-authz in front.
 #![allow(dead_code, unreachable_pub)]
 
+use axum::serve::ListenerExt as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -26,6 +27,13 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
+
+/// Sets `TCP_NODELAY` on an accepted connection, as every server should: otherwise the last small
+/// write of each response waits for the client's delayed ACK (about 40 ms on a kept-alive
+/// connection).
+fn nodelay(tcp: &mut tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
+}
 
 pub const AUDIENCE: &str = "urn:mcp-patterns";
 
@@ -429,7 +437,7 @@ impl HttpServer {
         let task = tokio::spawn({
             let ct = ct.clone();
             async move {
-                let _ = axum::serve(listener, app)
+                let _ = axum::serve(listener.tap_io(nodelay), app)
                     .with_graceful_shutdown(ct.cancelled_owned())
                     .await;
             }

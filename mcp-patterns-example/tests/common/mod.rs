@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod binary;
+pub mod keepalive;
 pub mod oidc;
 pub mod redis;
 pub mod tls;
