@@ -74,9 +74,10 @@ pub struct SessionLimits {
     /// Sessions open at once on this server; past it `initialize` is answered
     /// `503 Service Unavailable`. Default: 10 000.
     pub max_total: usize,
-    /// A session with no request for this long is forgotten (and no longer counts). Set it to
-    /// the session manager's idle timeout (rmcp's `keep_alive`). Default: 5 minutes; `None`
-    /// keeps owners until the session is deleted or found gone.
+    /// The session manager's idle timeout (rmcp's `keep_alive`). A session with no request for
+    /// twice this long, and at least a minute longer, is forgotten (and no longer counts); one
+    /// the session manager closed earlier is forgotten as soon as a request finds it gone.
+    /// Default: 5 minutes; `None` keeps owners until the session is deleted or found gone.
     pub idle_timeout: Option<Duration>,
     /// The largest `initialize` body inspected; larger bodies without a session are refused
     /// with `413`. Default: 4 MiB (rmcp's own request limit).
@@ -267,7 +268,10 @@ impl SessionOwnershipLayer {
         let mut local = moka::sync::Cache::builder()
             .max_capacity(u64::try_from(limits.max_total.saturating_mul(2)).unwrap_or(u64::MAX));
         if let Some(idle) = limits.idle_timeout {
-            local = local.time_to_idle(idle);
+            // A margin over the session manager's own timeout: an owner must never be forgotten
+            // while its session is still open (under load the gap between `initialize` and the
+            // next request can exceed a short timeout).
+            local = local.time_to_idle(idle.saturating_mul(2).max(idle + Duration::from_secs(60)));
         }
         Self {
             shared: Arc::new(Shared {
