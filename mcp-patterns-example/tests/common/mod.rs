@@ -4,6 +4,8 @@
 pub mod binary;
 pub mod keepalive;
 pub mod oidc;
+// The same `redis-server` launcher as mcp-cache's Redis tests, not a copy of it.
+#[path = "../../../mcp-cache/tests/common/redis.rs"]
 pub mod redis;
 pub mod tls;
 
