@@ -3,7 +3,7 @@
 # keeps working: the `compare` binary starts the shared downstream, issuer and OTLP sink, the Rust
 # reference server and the Python FastMCP peer (installed by scripts/setup/fastmcp-peer.sh),
 # checks that both answer every parity call the same way (it exits non-zero otherwise), loads
-# both at 1 and 4 clients, and writes the table, results.json and the plot. The figures of a
+# both (and the bare HTTP ceiling) at 1 and 4 clients, and writes the table, results.json and the plot. The figures of a
 # debug build under a test run mean nothing; the release run is `scripts/bench-compare`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,14 +12,15 @@ if [ ! -x "$python" ]; then
   echo "FAIL: the FastMCP peer is not installed; run scripts/setup/fastmcp-peer.sh" >&2
   exit 1
 fi
-cargo build --quiet -p mcp-patterns-example -p mcp-patterns-benches --bin mcp-patterns-example --bin compare
+cargo build --quiet -p mcp-patterns-example -p mcp-patterns-benches --bin mcp-patterns-example --bin compare --bin baseline
 target=$(cargo metadata --format-version 1 --no-deps \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-if ! "$target/debug/compare" --rust-bin "$target/debug/mcp-patterns-example" --python "$python" \
+if ! "$target/debug/compare" --rust-bin "$target/debug/mcp-patterns-example" \
+  --baseline-bin "$target/debug/baseline" --python "$python" \
   --python-dir benches/python --out "$out" --plot "$out/throughput.png" \
-  --levels 1,4 --runs 1 --duration 1 --warmup 0.5 >"$out/log" 2>&1; then
+  --levels 1,4 --runs 1 --duration 1 --warmup 0.5 --idle-sessions 20 >"$out/log" 2>&1; then
   echo "FAIL: the comparison failed:" >&2
   cat "$out/log" >&2
   exit 1
@@ -28,9 +29,17 @@ fail() { echo "FAIL: $1" >&2; cat "$out/log" >&2; exit 1; }
 same=$(grep -c '^same ' "$out/log" || true)
 grep -q '^DIFF' "$out/log" && fail "the servers answered a parity call differently"
 [ "$same" -ge 10 ] || fail "only $same parity calls matched"
-grep -Eq '^4 \| rust \| [0-9]+ ' "$out/log" || fail "no Rust row at 4 clients in the table"
-grep -Eq '^4 \| python \| [0-9]+ ' "$out/log" || fail "no Python row at 4 clients in the table"
-grep -Eq '^4 \| [0-9.]+x \|' "$out/log" || fail "no ratio row"
+# The rmcp client speaks MCP, so it loads the two servers; the keep-alive client also the ceiling.
+for mode in rmcp keep-alive; do
+  servers="rust python"
+  [ "$mode" = keep-alive ] && servers="rust python ceiling"
+  for server in $servers; do
+    grep -Eq "^4 \\| $mode \\| $server \\| [0-9]+ " "$out/log" \
+      || fail "no $server row at 4 $mode clients in the table"
+  done
+  grep -Eq "^4 \\| $mode \\| [0-9.]+x \\|" "$out/log" || fail "no ratio row for $mode clients"
+done
+grep -Eq '^idle sessions rmcp-bare: 20 sessions' "$out/log" || fail "no idle-session memory figures"
 python3 - "$out/results.json" <<'PY' || fail "results.json has errors or no requests"
 import json, sys
 runs = json.load(open(sys.argv[1]))["runs"]
