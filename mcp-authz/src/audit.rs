@@ -1,6 +1,11 @@
 //! Audit records: `tracing` spans `auth.verify_token` and `auth.check_scope`
 //! with `enduser.id`, `enduser.scope`, the target, `auth.decision` and `auth.reason`. Never the
 //! token.
+//!
+//! Each decision is also a log event inside its span: refusals at `INFO`, so that a server
+//! logging at the usual level records every refused token and request; allowed ones at `DEBUG`,
+//! so that the common case costs no formatting and no write per request (the spans, and the
+//! traces exported from them, carry every decision either way).
 
 use tracing::Span;
 use tracing::field::Empty;
@@ -27,10 +32,13 @@ pub(crate) fn verify_span(verifier: &'static str) -> Span {
 pub(crate) fn record_verify(span: &Span, result: &Result<Principal, AuthError>) {
     match result {
         Ok(principal) => {
-            span.record("enduser.id", principal.subject.as_str());
-            span.record("enduser.scope", principal.scope_string());
-            span.record("auth.decision", ALLOW);
-            tracing::info!(parent: span, enduser.id = %principal.subject, auth.decision = ALLOW, "token verified");
+            // The span's fields are only worth formatting when something records the span.
+            if !span.is_disabled() {
+                span.record("enduser.id", principal.subject.as_str());
+                span.record("enduser.scope", principal.scope_string());
+                span.record("auth.decision", ALLOW);
+            }
+            tracing::debug!(parent: span, enduser.id = %principal.subject, auth.decision = ALLOW, "token verified");
         }
         Err(error) => {
             span.record("auth.decision", DENY);
@@ -53,6 +61,9 @@ pub(crate) fn check_span(principal: Option<&Principal>, method: &str, target: &s
         auth.decision = Empty,
         auth.reason = Empty,
     );
+    if span.is_disabled() {
+        return span;
+    }
     if method == "tools/call" || method == "tools/list" {
         span.record("gen_ai.tool.name", target);
     }
@@ -67,5 +78,9 @@ pub(crate) fn record_check(span: &Span, allowed: bool, reason: &str) {
     let decision = if allowed { ALLOW } else { DENY };
     span.record("auth.decision", decision);
     span.record("auth.reason", reason);
-    tracing::info!(parent: span, auth.decision = decision, auth.reason = reason, "authorization decision");
+    if allowed {
+        tracing::debug!(parent: span, auth.decision = decision, auth.reason = reason, "authorization decision");
+    } else {
+        tracing::info!(parent: span, auth.decision = decision, auth.reason = reason, "authorization decision");
+    }
 }

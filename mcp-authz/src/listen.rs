@@ -164,17 +164,21 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let readable = Arc::clone(&self.readable);
         Box::pin(async move {
-            let principal = request.extensions().get::<Principal>().cloned();
-            let (Some(principal), true) = (principal, request.method() == Method::POST) else {
+            let authenticated = request.extensions().get::<Principal>().is_some();
+            if !authenticated || request.method() != Method::POST {
                 return inner.call(request).await.map(IntoResponse::into_response);
-            };
+            }
             let (parts, body) = request.into_parts();
             let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
                 return Ok(
                     (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response()
                 );
             };
-            let body = match filter_listen(&bytes, &principal, &*readable) {
+            let filtered = parts
+                .extensions
+                .get::<Principal>()
+                .and_then(|principal| filter_listen(&bytes, principal, &*readable));
+            let body = match filtered {
                 Some(filtered) => Body::from(filtered),
                 None => Body::from(bytes),
             };

@@ -376,13 +376,14 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
-            let Some(principal) = request.extensions().get::<Principal>().cloned() else {
+            // Only the owner key is taken from the principal (cloning the whole principal,
+            // claims included, would cost every request an allocation-heavy copy).
+            let Some(me) = request.extensions().get::<Principal>().map(SessionOwner::of) else {
                 tracing::error!(
                     "SessionOwnershipLayer found no principal: put it inside AuthLayer"
                 );
                 return Ok(refusal(StatusCode::UNAUTHORIZED, "not authenticated"));
             };
-            let me = SessionOwner::of(&principal);
             let session = request
                 .headers()
                 .get(SESSION_HEADER)
@@ -427,7 +428,9 @@ where
             match shared.owner(&session).await {
                 Ok(Some(owner)) if owner == me => {}
                 Ok(owner) => {
-                    mismatch(&principal, owner.as_ref());
+                    if let Some(principal) = request.extensions().get::<Principal>() {
+                        mismatch(principal, owner.as_ref());
+                    }
                     return Ok(unknown_session());
                 }
                 Err(error) => {

@@ -5,6 +5,10 @@
 //! binary (one test function) and is killed when the test ends, also on panic.
 
 mod common;
+#[cfg(feature = "grpc")]
+#[allow(dead_code)] // the CA helpers are shared with the reference server's TLS tests
+#[path = "../../mcp-patterns-example/tests/common/tls.rs"]
+mod tls;
 
 use axum::serve::ListenerExt as _;
 use std::collections::HashMap;
@@ -383,4 +387,123 @@ async fn grpc_export(phoenix: &Phoenix) {
         .project_spans("mcp-otel-e2e-grpc", &["grpc.probe"])
         .await;
     assert_eq!(attr(span(&spans, "grpc.probe"), "probe.kind"), "otlp-grpc");
+    grpc_over_tls(phoenix).await;
+}
+
+/// Phoenix's gRPC port behind a TLS terminator whose certificate comes from a private CA the
+/// test generates: spans arrive when the pipeline trusts that CA (`otlp_certificates`, what
+/// the reference server's `--ca-file` and `SSL_CERT_FILE` feed), and none arrive, with the
+/// failure counted, when it trusts another CA.
+#[cfg(feature = "grpc")]
+async fn grpc_over_tls(phoenix: &Phoenix) {
+    let dir = tls::temp_dir("otlp-grpc-tls");
+    let ca = tls::TestCa::new("collector-ca", &dir);
+    let other = tls::TestCa::new("other-ca", &dir);
+    let upstream = phoenix.grpc.trim_start_matches("http://").to_owned();
+    let (port, handshakes) = tls_terminator(&ca.server_cert("collector"), upstream).await;
+    let export = |project: &'static str, ca_file: PathBuf| async move {
+        let mut config = mcp_otel::TelemetryConfig::new(project);
+        config.otlp_protocol = mcp_otel::OtlpProtocol::Grpc;
+        config.otlp_endpoint = format!("https://127.0.0.1:{port}");
+        config.otlp_certificates = vec![ca_file];
+        config.project_name = Some(project.to_owned());
+        config.metrics = false;
+        config.log_to_stderr = false;
+        config.export_timeout = Duration::from_secs(5);
+        let (guard, dispatch) = mcp_otel::build(&config).expect("gRPC pipeline over TLS");
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::info_span!("grpc.tls.probe", probe.kind = "otlp-grpc-tls").in_scope(|| {});
+        });
+        tokio::task::spawn_blocking(move || {
+            guard.flush();
+            guard.stats()
+        })
+        .await
+        .expect("flush")
+    };
+
+    let trusted = export("mcp-otel-e2e-grpc-tls", ca.file.clone()).await;
+    assert_eq!(trusted.failed_spans, 0, "{trusted:?}");
+    let spans = phoenix
+        .project_spans("mcp-otel-e2e-grpc-tls", &["grpc.tls.probe"])
+        .await;
+    assert_eq!(
+        attr(span(&spans, "grpc.tls.probe"), "probe.kind"),
+        "otlp-grpc-tls"
+    );
+    assert!(handshakes.completed() >= 1, "no TLS handshake completed");
+
+    let refused = export("mcp-otel-e2e-grpc-wrong-ca", other.file.clone()).await;
+    assert!(
+        refused.failed_spans >= 1,
+        "a collector certificate from an untrusted CA was accepted: {refused:?}"
+    );
+    assert!(
+        handshakes.failed() >= 1,
+        "the exporter never attempted the handshake with the untrusted collector"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Counts of the TLS terminator's handshakes.
+#[cfg(feature = "grpc")]
+#[derive(Clone, Default)]
+struct Handshakes(Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)>);
+
+#[cfg(feature = "grpc")]
+impl Handshakes {
+    fn completed(&self) -> usize {
+        self.0.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn failed(&self) -> usize {
+        self.0.1.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A TLS terminator (rustls, ALPN `h2`) on a free loopback port that forwards each decrypted
+/// connection to `upstream` over plain TCP; its port and handshake counts. Runs until the
+/// test's runtime ends.
+#[cfg(feature = "grpc")]
+async fn tls_terminator(cert: &tls::ServerCert, upstream: String) -> (u16, Handshakes) {
+    use std::sync::atomic::Ordering;
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("certificate PEM");
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).expect("key PEM");
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server config");
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let handshakes = Handshakes::default();
+    let counts = handshakes.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, counts, upstream) = (acceptor.clone(), counts.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    counts.0.1.fetch_add(1, Ordering::SeqCst);
+                    return;
+                };
+                counts.0.0.fetch_add(1, Ordering::SeqCst);
+                if let Ok(mut plain) = tokio::net::TcpStream::connect(&upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                }
+            });
+        }
+    });
+    (port, handshakes)
 }
