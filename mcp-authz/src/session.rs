@@ -378,7 +378,11 @@ where
         Box::pin(async move {
             // Only the owner key is taken from the principal (cloning the whole principal,
             // claims included, would cost every request an allocation-heavy copy).
-            let Some(me) = request.extensions().get::<Principal>().map(SessionOwner::of) else {
+            let Some(me) = request
+                .extensions()
+                .get::<Principal>()
+                .map(SessionOwner::of)
+            else {
                 tracing::error!(
                     "SessionOwnershipLayer found no principal: put it inside AuthLayer"
                 );

@@ -448,7 +448,12 @@ async fn grpc_over_tls(phoenix: &Phoenix) {
 /// Counts of the TLS terminator's handshakes.
 #[cfg(feature = "grpc")]
 #[derive(Clone, Default)]
-struct Handshakes(Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)>);
+struct Handshakes(
+    Arc<(
+        std::sync::atomic::AtomicUsize,
+        std::sync::atomic::AtomicUsize,
+    )>,
+);
 
 #[cfg(feature = "grpc")]
 impl Handshakes {
