@@ -6,7 +6,7 @@
 
 mod common;
 #[cfg(feature = "grpc")]
-#[allow(dead_code)] // the CA helpers are shared with the reference server's TLS tests
+#[allow(dead_code, unreachable_pub)] // the CA helpers are shared with the reference server's TLS tests
 #[path = "../../mcp-patterns-example/tests/common/tls.rs"]
 mod tls;
 
