@@ -5,6 +5,14 @@
 //! admin-only `reset_firewall(app_name)` and `refresh_cache`. Resources: `cache://firewalls`
 //! (the caller's applications), `cache://firewalls/{app}` (one application, a template) and
 //! `cache://meta/health`.
+//!
+//! Resource subscriptions (server and hybrid scopes, where one shared snapshot exists): a
+//! session subscribes with `resources/subscribe` to `cache://firewalls/{app}` for an
+//! application it may read, and receives `notifications/resources/updated` whenever a refresh
+//! changes that application's rules — a refresh on this replica or, with `--redis-url`, a new
+//! generation another replica wrote. The bookkeeping and change detection are
+//! [`mcp_cache::CacheResources`]'; the entitlement check before a subscription is this
+//! server's.
 
 use std::sync::Arc;
 
@@ -21,11 +29,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use mcp_cache::CacheError;
+use mcp_cache::{CacheError, CacheResources, JsonView};
+use rmcp::model::{SubscribeRequestParams, UnsubscribeRequestParams};
 
 use crate::ExampleError;
 use crate::access::Caller;
-use crate::data::{CacheScope, FirewallCache};
+use crate::data::{CacheScope, FirewallCache, FirewallData};
 use crate::downstream::DownstreamClient;
 use crate::model::{AppFirewall, validate_app_name};
 
@@ -82,6 +91,9 @@ pub struct FirewallServer {
     downstream: DownstreamClient,
     caller: Arc<CallerFn>,
     data_filter: bool,
+    /// Subscribers and change notifications of the shared snapshot; `None` in the session
+    /// scope, which has no shared snapshot to watch.
+    subscriptions: Option<CacheResources<FirewallData>>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -121,11 +133,17 @@ impl FirewallServer {
         downstream: DownstreamClient,
         caller: impl Fn(&RequestContext<RoleServer>) -> Option<Caller> + Send + Sync + 'static,
     ) -> Self {
+        let subscriptions = data.shared().map(|cache| {
+            CacheResources::builder(cache.clone(), firewall_view())
+                .without_health()
+                .build()
+        });
         Self {
             data,
             downstream,
             caller: Arc::new(caller),
             data_filter: true,
+            subscriptions,
             tool_router: Self::tool_router(),
         }
     }
@@ -299,6 +317,18 @@ fn resource(uri: String, name: String, description: &str) -> Resource {
         .with_mime_type(JSON_MIME)
 }
 
+/// The shared snapshot as resources, for change detection: `cache://firewalls` and one
+/// `cache://firewalls/{app}` per application, with the content `resources/read` answers for an
+/// application (its rules).
+fn firewall_view() -> JsonView<FirewallData> {
+    JsonView::new(FIREWALLS_URI)
+        .whole(|data: &FirewallData| serde_json::to_value(data))
+        .segments(
+            |data: &FirewallData| data.keys().cloned().collect(),
+            |data, app| data.get(app).map(serde_json::to_value),
+        )
+}
+
 /// The "resource not found" error, the same for an application that does not exist and one the
 /// caller is not entitled to.
 fn not_found(uri: &str) -> ErrorData {
@@ -311,12 +341,14 @@ fn not_found(uri: &str) -> ErrorData {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for FirewallServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_resources()
-                .build(),
-        )
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .build();
+        if self.subscriptions.is_some() {
+            capabilities.resources = Some(CacheResources::<FirewallData>::capabilities());
+        }
+        ServerConfig::new(capabilities)
         .with_server_info(Implementation::new(
             "mcp-patterns-example",
             env!("CARGO_PKG_VERSION"),
@@ -375,6 +407,58 @@ impl ServerHandler for FirewallServer {
             .with_description("The firewall rules of one application you are entitled to")
             .with_mime_type(JSON_MIME);
         Ok(ListResourceTemplatesResult::with_all_items(vec![template]))
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let Some(subscriptions) = &self.subscriptions else {
+            return Err(ErrorData::invalid_request(
+                "resource subscriptions need the shared snapshot of the server or hybrid cache \
+                 scope; this server runs the session scope",
+                None,
+            ));
+        };
+        let uri = request.uri.as_str();
+        let caller = self
+            .data_caller(&context)
+            .map_err(ExampleError::into_error_data)?;
+        let app = uri
+            .strip_prefix(FIREWALLS_URI)
+            .and_then(|rest| rest.strip_prefix('/'));
+        match app {
+            // Another application's URI answers exactly like a missing one, as for a read.
+            Some(app)
+                if validate_app_name(app).is_err()
+                    || !caller.allows(app, crate::access::READ) =>
+            {
+                Err(not_found(uri))
+            }
+            Some(_) => subscriptions.subscribe(&request, &context),
+            // The list changes with every application's data, including applications the
+            // caller may not see: its updates would tell them when those change.
+            None if uri == FIREWALLS_URI => Err(ErrorData::invalid_params(
+                format!(
+                    "{FIREWALLS_URI} cannot be subscribed to; subscribe to \
+                     {FIREWALL_TEMPLATE} for each of your applications"
+                ),
+                Some(json!({ "uri": uri })),
+            )),
+            None => Err(not_found(uri)),
+        }
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        match &self.subscriptions {
+            Some(subscriptions) => subscriptions.unsubscribe(&request, &context),
+            None => Ok(()),
+        }
     }
 
     async fn read_resource(

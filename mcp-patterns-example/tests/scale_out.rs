@@ -1,7 +1,12 @@
 //! Three replicas of the binary behind one downstream share their refreshes through a real
 //! `redis-server` (`--redis-url`): together they make about one downstream fetch per TTL and
-//! report one generation, and a change in the downstream reaches all of them. Runs with
-//! `MCP_PATTERNS_REDIS=1` (see `common/redis.rs`).
+//! report one generation, and a change in the downstream reaches all of them — their data and
+//! their subscribers: a session subscribed on any replica is told of the change, whichever
+//! replica fetched it. Runs with `MCP_PATTERNS_REDIS=1` (see `common/redis.rs`).
+
+// `resources/subscribe` is the legacy (pre-2026-07-28) protocol, which rmcp marks deprecated:
+// it is what these sessions speak.
+#![allow(deprecated)]
 
 mod common;
 
@@ -13,9 +18,12 @@ use common::redis::RedisServer;
 use common::{call, free_port};
 use mcp_patterns_example::downstream::{FirewallStore, serve};
 use mcp_patterns_example::model::{Action, Direction, FirewallRule};
-use rmcp::ServiceExt;
+use rmcp::model::{ResourceUpdatedNotificationParam, SubscribeRequestParams};
+use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mcp-patterns-example");
 
@@ -100,6 +108,43 @@ async fn statuses(replicas: &[Replica]) -> Vec<Value> {
     all
 }
 
+/// A client that records the URI of every `notifications/resources/updated` it receives.
+#[derive(Clone)]
+struct Recorder(mpsc::UnboundedSender<String>);
+
+impl ClientHandler for Recorder {
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.0.send(params.uri);
+    }
+}
+
+/// A session on `url` subscribed to app-alpha's and app-beta's resources, and what it hears.
+async fn subscriber(
+    url: &str,
+) -> (
+    RunningService<RoleClient, Recorder>,
+    mpsc::UnboundedReceiver<String>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = Recorder(tx)
+        .serve(StreamableHttpClientTransport::from_uri(url.to_owned()))
+        .await
+        .expect("session");
+    for app in ["app-alpha", "app-beta"] {
+        client
+            .subscribe(SubscribeRequestParams::new(format!(
+                "cache://firewalls/{app}"
+            )))
+            .await
+            .expect("subscribe");
+    }
+    (client, rx)
+}
+
 fn generations(statuses: &[Value]) -> Vec<u64> {
     statuses
         .iter()
@@ -140,6 +185,10 @@ async fn three_replicas_make_one_downstream_fetch_per_ttl_and_agree_on_the_gener
     );
 
     // A change in the downstream reaches every replica, under one generation.
+    let mut subscribers = Vec::new();
+    for replica in &replicas {
+        subscribers.push(subscriber(&replica.url).await);
+    }
     downstream.store.replace(
         "app-alpha",
         vec![FirewallRule {
@@ -182,6 +231,25 @@ async fn three_replicas_make_one_downstream_fetch_per_ttl_and_agree_on_the_gener
         .filter(|s| s["health"]["coordination"]["role"] == "leader")
         .count();
     assert_eq!(leaders, 1, "{converged:?}");
+
+    // Every replica's subscriber was told, the followers' included (they did not fetch the
+    // change: they loaded the leader's generation from Redis), and only of app-alpha.
+    for (i, (client, mut updates)) in subscribers.into_iter().enumerate() {
+        let heard = tokio::time::timeout(Duration::from_secs(5), updates.recv())
+            .await
+            .unwrap_or_else(|_| panic!("replica {i}'s subscriber heard nothing"));
+        assert_eq!(heard.as_deref(), Some("cache://firewalls/app-alpha"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut more = Vec::new();
+        while let Ok(uri) = updates.try_recv() {
+            more.push(uri);
+        }
+        assert!(
+            more.iter().all(|uri| uri == "cache://firewalls/app-alpha"),
+            "replica {i}: {more:?}"
+        );
+        let _ = client.cancel().await;
+    }
     drop(replicas);
     downstream.shutdown().await;
 }

@@ -1,0 +1,211 @@
+//! Resource subscriptions on the reference server (`resources/subscribe`, legacy sessions): a
+//! session subscribes to the applications it may read and is told when a refresh changes one of
+//! them, and of nothing else; another user's application, the whole list and the session scope
+//! are refused with clear errors. The cross-replica case (a refresh on another replica, through
+//! Redis) is in `scale_out.rs`.
+
+// `resources/subscribe` is the legacy (pre-2026-07-28) protocol, which rmcp marks deprecated:
+// it is what these sessions speak.
+#![allow(deprecated)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use common::{call, demo_token};
+use mcp_cache::CacheConfig;
+use mcp_patterns_example::data::{CacheScope, CacheSettings};
+use mcp_patterns_example::downstream::{self, FirewallStore, RunningDownstream};
+use mcp_patterns_example::model::{Action, Direction, FirewallRule};
+use mcp_patterns_example::{HttpOptions, RunningHttp, start_http};
+use rmcp::model::{
+    ErrorCode, ResourceUpdatedNotificationParam, SubscribeRequestParams, UnsubscribeRequestParams,
+};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+/// A client that records the URI of every `notifications/resources/updated` it receives.
+#[derive(Clone)]
+struct Recorder(mpsc::UnboundedSender<String>);
+
+impl ClientHandler for Recorder {
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.0.send(params.uri);
+    }
+}
+
+async fn start(scope: CacheScope) -> (RunningDownstream, RunningHttp) {
+    let downstream = downstream::serve(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        FirewallStore::seeded(),
+    )
+    .await
+    .expect("downstream");
+    let server = start_http(HttpOptions {
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port: 0,
+        downstream_url: Some(downstream.url.clone()),
+        cache: CacheSettings {
+            scope,
+            // Refreshes come from `refresh_cache` in these tests, not from the clock.
+            cache: CacheConfig::default()
+                .name("firewalls")
+                .ttl(Duration::from_secs(3600)),
+            ..CacheSettings::default()
+        },
+        ..HttpOptions::default()
+    })
+    .await
+    .expect("server");
+    (downstream, server)
+}
+
+async fn recording_client(
+    server: &RunningHttp,
+    user: &str,
+) -> (
+    RunningService<RoleClient, Recorder>,
+    mpsc::UnboundedReceiver<String>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let config = StreamableHttpClientTransportConfig::with_uri(server.mcp_url.clone())
+        .auth_header(demo_token(server, user));
+    let client = Recorder(tx)
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("session");
+    (client, rx)
+}
+
+fn rule(id: &str) -> FirewallRule {
+    FirewallRule {
+        id: id.into(),
+        direction: Direction::Ingress,
+        protocol: "tcp".into(),
+        ports: "9443".into(),
+        cidr: "10.42.0.0/16".into(),
+        action: Action::Allow,
+        description: "changed while a client is subscribed".into(),
+    }
+}
+
+/// Forces a refresh as the admin and waits until it has been applied.
+async fn refresh(server: &RunningHttp) {
+    let admin = common::connect(&server.mcp_url, Some(&demo_token(server, "ada"))).await;
+    let result = admin
+        .call_tool(call("refresh_cache", json!({})))
+        .await
+        .expect("refresh_cache");
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    let _ = admin.cancel().await;
+}
+
+/// Every URI received within `wait`.
+async fn drain(rx: &mut mpsc::UnboundedReceiver<String>, wait: Duration) -> Vec<String> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Some(uri)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        seen.push(uri);
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_hears_of_changes_to_its_applications_only() {
+    let (downstream, server) = start(CacheScope::Server).await;
+    let (alice, mut updates) = recording_client(&server, "alice").await;
+    let capabilities = alice
+        .peer_info()
+        .and_then(|info| info.capabilities.resources.clone())
+        .expect("resources capability");
+    assert_eq!(capabilities.subscribe, Some(true), "{capabilities:?}");
+
+    alice
+        .subscribe(SubscribeRequestParams::new("cache://firewalls/app-alpha"))
+        .await
+        .expect("alice may subscribe to her application");
+
+    // Another user's application answers exactly like a missing one.
+    for uri in ["cache://firewalls/app-beta", "cache://firewalls/no-such-app"] {
+        let error = alice
+            .subscribe(SubscribeRequestParams::new(uri))
+            .await
+            .expect_err(uri);
+        let rmcp::ServiceError::McpError(error) = error else {
+            panic!("{uri}: {error:?}");
+        };
+        assert_eq!(error.code, ErrorCode::RESOURCE_NOT_FOUND, "{uri}: {error:?}");
+    }
+    // The whole list would reveal when other users' applications change.
+    let error = alice
+        .subscribe(SubscribeRequestParams::new("cache://firewalls"))
+        .await
+        .expect_err("the list");
+    let rmcp::ServiceError::McpError(error) = error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
+    assert!(error.message.contains("cache://firewalls/{app}"), "{error:?}");
+
+    // A change to another application: refreshed, but alice hears nothing.
+    downstream.store.replace("app-beta", vec![rule("beta-1")]);
+    refresh(&server).await;
+    assert_eq!(drain(&mut updates, Duration::from_millis(500)).await, Vec::<String>::new());
+
+    // A change to hers: one notification, for her URI.
+    downstream.store.replace("app-alpha", vec![rule("alpha-1")]);
+    refresh(&server).await;
+    assert_eq!(
+        drain(&mut updates, Duration::from_secs(2)).await,
+        vec!["cache://firewalls/app-alpha".to_owned()]
+    );
+
+    // A refresh that changes nothing: no notification.
+    refresh(&server).await;
+    assert_eq!(drain(&mut updates, Duration::from_millis(500)).await, Vec::<String>::new());
+
+    // After unsubscribing: nothing either.
+    alice
+        .unsubscribe(UnsubscribeRequestParams::new("cache://firewalls/app-alpha"))
+        .await
+        .expect("unsubscribe");
+    downstream.store.replace("app-alpha", vec![rule("alpha-2")]);
+    refresh(&server).await;
+    assert_eq!(drain(&mut updates, Duration::from_millis(500)).await, Vec::<String>::new());
+
+    let _ = alice.cancel().await;
+    server.shutdown().await;
+    downstream.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_scope_offers_no_subscriptions() {
+    let (downstream, server) = start(CacheScope::Session).await;
+    let (alice, _updates) = recording_client(&server, "alice").await;
+    let capabilities = alice
+        .peer_info()
+        .and_then(|info| info.capabilities.resources.clone())
+        .expect("resources capability");
+    assert_ne!(capabilities.subscribe, Some(true), "{capabilities:?}");
+    let error = alice
+        .subscribe(SubscribeRequestParams::new("cache://firewalls/app-alpha"))
+        .await
+        .expect_err("no subscriptions in the session scope");
+    let rmcp::ServiceError::McpError(error) = error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(error.code, ErrorCode::INVALID_REQUEST, "{error:?}");
+    assert!(error.message.contains("session scope"), "{error:?}");
+    let _ = alice.cancel().await;
+    server.shutdown().await;
+    downstream.shutdown().await;
+}
