@@ -61,12 +61,33 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-fn phoenix_binary() -> PathBuf {
+/// Whether this suite runs: always when `MCP_PATTERNS_PHOENIX_TESTS=1` (what `scripts/test`
+/// sets; a missing Phoenix is then an error), otherwise only when Phoenix is installed, so that
+/// `cargo test --workspace` needs only Rust.
+fn phoenix_suite_enabled() -> bool {
+    if std::env::var("MCP_PATTERNS_PHOENIX_TESTS").is_ok_and(|v| v == "1") {
+        return true;
+    }
+    let installed = phoenix_path().is_file();
+    if !installed {
+        eprintln!(
+            "phoenix_e2e: Arize Phoenix is not installed (scripts/setup/phoenix.sh); skipped. \
+             Set MCP_PATTERNS_PHOENIX_TESTS=1 to make that an error (scripts/test does)."
+        );
+    }
+    installed
+}
+
+fn phoenix_path() -> PathBuf {
     let cache = std::env::var_os("MCP_PATTERNS_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/mcp-patterns")))
         .expect("MCP_PATTERNS_CACHE or HOME");
-    let binary = cache.join("phoenix/bin/phoenix");
+    cache.join("phoenix/bin/phoenix")
+}
+
+fn phoenix_binary() -> PathBuf {
+    let binary = phoenix_path();
     assert!(
         binary.is_file(),
         "Arize Phoenix is not installed at {}: run scripts/setup/phoenix.sh \
@@ -292,6 +313,9 @@ fn assert_spans(spans: &[Value]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_reach_phoenix_with_mcp_and_openinference_attributes() {
+    if !phoenix_suite_enabled() {
+        return;
+    }
     let phoenix = Phoenix::start().await;
 
     // Configured the way a deployment would be: from Phoenix's environment variables.

@@ -349,16 +349,16 @@ impl ServerHandler for FirewallServer {
             capabilities.resources = Some(CacheResources::<FirewallData>::capabilities());
         }
         ServerConfig::new(capabilities)
-        .with_server_info(Implementation::new(
-            "mcp-patterns-example",
-            env!("CARGO_PKG_VERSION"),
-        ))
-        .with_instructions(
-            "Firewall rules per application, limited to the applications you are entitled to. \
+            .with_server_info(Implementation::new(
+                "mcp-patterns-example",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(
+                "Firewall rules per application, limited to the applications you are entitled to. \
              Use list_firewall_rules for all of yours, get_firewall_rule with an app_name for \
              one; the same data is readable as resources cache://firewalls and \
              cache://firewalls/{app}.",
-        )
+            )
     }
 
     async fn list_resources(
@@ -431,8 +431,7 @@ impl ServerHandler for FirewallServer {
         match app {
             // Another application's URI answers exactly like a missing one, as for a read.
             Some(app)
-                if validate_app_name(app).is_err()
-                    || !caller.allows(app, crate::access::READ) =>
+                if validate_app_name(app).is_err() || !caller.allows(app, crate::access::READ) =>
             {
                 Err(not_found(uri))
             }

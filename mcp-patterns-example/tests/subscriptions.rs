@@ -135,7 +135,10 @@ async fn a_subscriber_hears_of_changes_to_its_applications_only() {
         .expect("alice may subscribe to her application");
 
     // Another user's application answers exactly like a missing one.
-    for uri in ["cache://firewalls/app-beta", "cache://firewalls/no-such-app"] {
+    for uri in [
+        "cache://firewalls/app-beta",
+        "cache://firewalls/no-such-app",
+    ] {
         let error = alice
             .subscribe(SubscribeRequestParams::new(uri))
             .await
@@ -143,7 +146,11 @@ async fn a_subscriber_hears_of_changes_to_its_applications_only() {
         let rmcp::ServiceError::McpError(error) = error else {
             panic!("{uri}: {error:?}");
         };
-        assert_eq!(error.code, ErrorCode::RESOURCE_NOT_FOUND, "{uri}: {error:?}");
+        assert_eq!(
+            error.code,
+            ErrorCode::RESOURCE_NOT_FOUND,
+            "{uri}: {error:?}"
+        );
     }
     // The whole list would reveal when other users' applications change.
     let error = alice
@@ -154,12 +161,18 @@ async fn a_subscriber_hears_of_changes_to_its_applications_only() {
         panic!("{error:?}");
     };
     assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
-    assert!(error.message.contains("cache://firewalls/{app}"), "{error:?}");
+    assert!(
+        error.message.contains("cache://firewalls/{app}"),
+        "{error:?}"
+    );
 
     // A change to another application: refreshed, but alice hears nothing.
     downstream.store.replace("app-beta", vec![rule("beta-1")]);
     refresh(&server).await;
-    assert_eq!(drain(&mut updates, Duration::from_millis(500)).await, Vec::<String>::new());
+    assert_eq!(
+        drain(&mut updates, Duration::from_millis(500)).await,
+        Vec::<String>::new()
+    );
 
     // A change to hers: one notification, for her URI.
     downstream.store.replace("app-alpha", vec![rule("alpha-1")]);
@@ -171,7 +184,10 @@ async fn a_subscriber_hears_of_changes_to_its_applications_only() {
 
     // A refresh that changes nothing: no notification.
     refresh(&server).await;
-    assert_eq!(drain(&mut updates, Duration::from_millis(500)).await, Vec::<String>::new());
+    assert_eq!(
+        drain(&mut updates, Duration::from_millis(500)).await,
+        Vec::<String>::new()
+    );
 
     // After unsubscribing: nothing either.
     alice
@@ -180,7 +196,10 @@ async fn a_subscriber_hears_of_changes_to_its_applications_only() {
         .expect("unsubscribe");
     downstream.store.replace("app-alpha", vec![rule("alpha-2")]);
     refresh(&server).await;
-    assert_eq!(drain(&mut updates, Duration::from_millis(500)).await, Vec::<String>::new());
+    assert_eq!(
+        drain(&mut updates, Duration::from_millis(500)).await,
+        Vec::<String>::new()
+    );
 
     let _ = alice.cancel().await;
     server.shutdown().await;
