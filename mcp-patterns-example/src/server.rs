@@ -184,6 +184,22 @@ impl FirewallServer {
         })
     }
 
+    /// The application of a `cache://firewalls/{app}` URI, when the caller may read it; `None`
+    /// for any other URI. Another application's URI (or an invalid name) answers exactly like
+    /// a missing one.
+    fn readable_app<'u>(caller: &Caller, uri: &'u str) -> Result<Option<&'u str>, ErrorData> {
+        let Some(app) = uri
+            .strip_prefix(FIREWALLS_URI)
+            .and_then(|rest| rest.strip_prefix('/'))
+        else {
+            return Ok(None);
+        };
+        if validate_app_name(app).is_err() || !caller.allows(app, crate::access::READ) {
+            return Err(not_found(uri));
+        }
+        Ok(Some(app))
+    }
+
     async fn get_app(
         &self,
         context: &RequestContext<RoleServer>,
@@ -425,16 +441,7 @@ impl ServerHandler for FirewallServer {
         let caller = self
             .data_caller(&context)
             .map_err(ExampleError::into_error_data)?;
-        let app = uri
-            .strip_prefix(FIREWALLS_URI)
-            .and_then(|rest| rest.strip_prefix('/'));
-        match app {
-            // Another application's URI answers exactly like a missing one, as for a read.
-            Some(app)
-                if validate_app_name(app).is_err() || !caller.allows(app, crate::access::READ) =>
-            {
-                Err(not_found(uri))
-            }
+        match Self::readable_app(&caller, uri)? {
             Some(_) => subscriptions.subscribe(&request, &context),
             // The list changes with every application's data, including applications the
             // caller may not see: its updates would tell them when those change.
@@ -469,16 +476,8 @@ impl ServerHandler for FirewallServer {
         let caller = self
             .data_caller(&context)
             .map_err(ExampleError::into_error_data)?;
-        let app = uri
-            .strip_prefix(FIREWALLS_URI)
-            .and_then(|rest| rest.strip_prefix('/'));
+        let app = Self::readable_app(&caller, uri)?;
         if uri != FIREWALLS_URI && uri != HEALTH_URI && app.is_none() {
-            return Err(not_found(uri));
-        }
-        // Another application's URI answers exactly like a missing one.
-        if let Some(app) = app
-            && (validate_app_name(app).is_err() || !caller.allows(app, crate::access::READ))
-        {
             return Err(not_found(uri));
         }
         if uri == HEALTH_URI {

@@ -15,13 +15,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::redis::RedisServer;
-use common::{call, free_port};
+use common::{Recorder, call, free_port};
 use mcp_patterns_example::downstream::{FirewallStore, serve};
 use mcp_patterns_example::model::{Action, Direction, FirewallRule};
-use rmcp::model::{ResourceUpdatedNotificationParam, SubscribeRequestParams};
-use rmcp::service::{NotificationContext, RunningService};
+use rmcp::model::SubscribeRequestParams;
+use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -106,20 +106,6 @@ async fn statuses(replicas: &[Replica]) -> Vec<Value> {
         all.push(cache_status(&replica.url).await);
     }
     all
-}
-
-/// A client that records the URI of every `notifications/resources/updated` it receives.
-#[derive(Clone)]
-struct Recorder(mpsc::UnboundedSender<String>);
-
-impl ClientHandler for Recorder {
-    async fn on_resource_updated(
-        &self,
-        params: ResourceUpdatedNotificationParam,
-        _: NotificationContext<RoleClient>,
-    ) {
-        let _ = self.0.send(params.uri);
-    }
 }
 
 /// A session on `url` subscribed to app-alpha's and app-beta's resources, and what it hears.

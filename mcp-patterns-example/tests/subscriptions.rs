@@ -13,35 +13,19 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{call, demo_token};
+use common::{Recorder, call, demo_token};
 use mcp_cache::CacheConfig;
 use mcp_patterns_example::data::{CacheScope, CacheSettings};
 use mcp_patterns_example::downstream::{self, FirewallStore, RunningDownstream};
 use mcp_patterns_example::model::{Action, Direction, FirewallRule};
 use mcp_patterns_example::{HttpOptions, RunningHttp, start_http};
-use rmcp::model::{
-    ErrorCode, ResourceUpdatedNotificationParam, SubscribeRequestParams, UnsubscribeRequestParams,
-};
-use rmcp::service::{NotificationContext, RunningService};
+use rmcp::model::{ErrorCode, SubscribeRequestParams, UnsubscribeRequestParams};
+use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use rmcp::{RoleClient, ServiceExt};
 use serde_json::json;
 use tokio::sync::mpsc;
-
-/// A client that records the URI of every `notifications/resources/updated` it receives.
-#[derive(Clone)]
-struct Recorder(mpsc::UnboundedSender<String>);
-
-impl ClientHandler for Recorder {
-    async fn on_resource_updated(
-        &self,
-        params: ResourceUpdatedNotificationParam,
-        _: NotificationContext<RoleClient>,
-    ) {
-        let _ = self.0.send(params.uri);
-    }
-}
 
 async fn start(scope: CacheScope) -> (RunningDownstream, RunningHttp) {
     let downstream = downstream::serve(

@@ -9,11 +9,11 @@ pub mod oidc;
 pub mod redis;
 pub mod tls;
 
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::RunningService;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ResourceUpdatedNotificationParam};
+use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Map, Value};
 
 /// A free loopback port (bound, then released), for a service that is started later or never.
@@ -22,6 +22,20 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("free loopback port")
         .port()
+}
+
+/// A client that sends the URI of every `notifications/resources/updated` it receives.
+#[derive(Clone)]
+pub struct Recorder(pub tokio::sync::mpsc::UnboundedSender<String>);
+
+impl ClientHandler for Recorder {
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.0.send(params.uri);
+    }
 }
 
 /// An rmcp client session with the server at `url`, sending `token` as its bearer token.
