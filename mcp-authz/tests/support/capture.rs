@@ -67,6 +67,11 @@ impl Capture {
             .collect()
     }
 
+    /// The fields of every event recorded (its message under `message`).
+    pub fn events(&self) -> Vec<HashMap<String, String>> {
+        self.events.lock().unwrap().clone()
+    }
+
     pub fn mentions(&self, needle: &str) -> bool {
         let in_spans = self
             .spans
