@@ -15,9 +15,6 @@ use common::{call, connect};
 use http_body_util::BodyExt;
 use serde_json::json;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The requests a sink received: path and body.
 type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
@@ -32,20 +29,7 @@ struct Sink {
 
 impl Sink {
     async fn start(cert: &ServerCert) -> Self {
-        let chain: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
-                .collect::<Result<_, _>>()
-                .expect("certificate PEM");
-        let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).expect("key PEM");
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .expect("server config");
-        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let acceptor = TlsAcceptor::from(Arc::new(cert.rustls_config()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
