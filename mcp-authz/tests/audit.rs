@@ -6,7 +6,6 @@ use mcp_authz::{
     AuthzHandler, JwtVerifier, KeySet, Principal, Requirement, StaticPolicy, TokenVerifier,
     VerificationKey,
 };
-use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
 use tracing_subscriber::Registry;
@@ -67,13 +66,7 @@ async fn decisions_are_audited_without_the_token() {
         )
         .principal(Principal::new("alice").with_scopes(["mcp:access"]))
         .build();
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        if let Ok(server) = handler.serve(server_io).await {
-            let _ = server.waiting().await;
-        }
-    });
-    let client = ().serve(client_io).await.expect("connect");
+    let client = common::in_process_client(handler).await;
     client
         .call_tool(CallToolRequestParams::new("whoami"))
         .await

@@ -9,7 +9,6 @@ mod common;
 
 use capture::Capture;
 use mcp_authz::{AuthzHandler, Principal, Requirement, StaticPolicy};
-use rmcp::ServiceExt;
 use tracing_subscriber::Registry;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -19,13 +18,7 @@ async fn allowed_and_refused_calls_as_alice() {
         .policy(StaticPolicy::new().tool("whoami", Requirement::none()))
         .principal(Principal::new("alice").with_scopes(["mcp:access"]))
         .build();
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        if let Ok(server) = handler.serve(server_io).await {
-            let _ = server.waiting().await;
-        }
-    });
-    let client = ().serve(client_io).await.expect("connect");
+    let client = common::in_process_client(handler).await;
     client
         .call_tool(rmcp::model::CallToolRequestParams::new("whoami"))
         .await

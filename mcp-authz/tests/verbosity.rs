@@ -8,7 +8,6 @@ mod common;
 
 use capture::Capture;
 use mcp_authz::{AuthzHandler, Principal, Requirement, StaticPolicy};
-use rmcp::ServiceExt;
 use tracing_subscriber::Registry;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -18,13 +17,7 @@ async fn list_tools_as_alice() {
         .policy(StaticPolicy::new().tool("whoami", Requirement::none()))
         .principal(Principal::new("alice").with_scopes(["mcp:access"]))
         .build();
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        if let Ok(server) = handler.serve(server_io).await {
-            let _ = server.waiting().await;
-        }
-    });
-    let client = ().serve(client_io).await.expect("connect");
+    let client = common::in_process_client(handler).await;
     let tools = client.list_all_tools().await.expect("tools/list");
     assert!(tools.iter().all(|t| t.name != "reset_firewall"));
     client.cancel().await.expect("close");

@@ -239,6 +239,21 @@ impl OidcProvider {
     }
 }
 
+/// A client of `handler` served in process over a duplex pipe (no HTTP), for tests of the
+/// MCP-level layers.
+pub async fn in_process_client<H: ServerHandler>(
+    handler: H,
+) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    use rmcp::ServiceExt as _;
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        if let Ok(server) = handler.serve(server_io).await {
+            let _ = server.waiting().await;
+        }
+    });
+    ().serve(client_io).await.expect("connect")
+}
+
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
