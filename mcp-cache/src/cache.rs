@@ -37,6 +37,34 @@ pub(crate) struct Inner<T> {
     pub(crate) ct: CancellationToken,
     pub(crate) task: Mutex<Option<JoinHandle<()>>>,
     pub(crate) shut_down: AtomicBool,
+    /// When the background task will refresh next: nanoseconds after [`clock_base`], or
+    /// [`NO_REFRESH_SCHEDULED`].
+    pub(crate) next_refresh: AtomicU64,
+}
+
+impl<T> Inner<T> {
+    /// Records when the background task refreshes next (`None`: not scheduled), for
+    /// [`Cache::fresh_for`](crate::Cache::fresh_for).
+    pub(crate) fn schedule_refresh(&self, delay: Option<std::time::Duration>) {
+        let at = delay.map_or(NO_REFRESH_SCHEDULED, |delay| {
+            let at = clock_base().elapsed().saturating_add(delay);
+            u64::try_from(at.as_nanos()).map_or(NO_REFRESH_SCHEDULED - 1, |n| {
+                n.min(NO_REFRESH_SCHEDULED - 1)
+            })
+        });
+        self.next_refresh
+            .store(at, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// [`Inner::next_refresh`] when no background refresh is scheduled.
+pub(crate) const NO_REFRESH_SCHEDULED: u64 = u64::MAX;
+
+/// The instant scheduled refreshes are counted from (the first time it is asked for). Tokio's
+/// clock, like the snapshot's age, so both agree under a paused test clock.
+pub(crate) fn clock_base() -> tokio::time::Instant {
+    static BASE: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(tokio::time::Instant::now)
 }
 
 impl<T> Drop for Inner<T> {
@@ -181,6 +209,7 @@ impl<T: Send + Sync + 'static> CacheBuilder<T> {
                 ct: CancellationToken::new(),
                 task: Mutex::new(None),
                 shut_down: AtomicBool::new(false),
+                next_refresh: AtomicU64::new(NO_REFRESH_SCHEDULED),
             }),
         };
         if let Some(coordinator) = &cache.inner.coordinator {
@@ -328,6 +357,48 @@ impl<T> Cache<T> {
         })
     }
 
+    /// How long the current snapshot stays current: until the background task's next
+    /// scheduled refresh or until the snapshot goes stale, whichever comes first. Zero before
+    /// the first successful fetch and while the snapshot is stale (a refresh is overdue or
+    /// failing). This is what a cache hint (`ttlMs` in MCP 2026-07-28) can honestly promise:
+    /// the data will not change before then unless someone calls
+    /// [`refresh_now`](Self::refresh_now) (or, with a shared cache, another replica refreshes
+    /// early), which is what change notifications are for.
+    pub fn fresh_for(&self) -> std::time::Duration {
+        let guard = self.inner.current.load();
+        match guard.as_deref() {
+            Some(snapshot) => fresh_for(&self.inner, snapshot.meta()),
+            None => std::time::Duration::ZERO,
+        }
+    }
+
+    /// [`fresh_for`](Self::fresh_for) of `snapshot`, for a hint on an answer rendered from it
+    /// inside [`read`](Self::read): zero when `snapshot` is no longer the current one.
+    ///
+    /// ```
+    /// # use mcp_cache::Cache;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = Cache::from_fn(|| async { Ok::<_, std::io::Error>(vec![1, 2, 3]) })
+    ///     .build()
+    ///     .await
+    ///     .expect("first fetch");
+    /// let (sum, fresh_for) = cache
+    ///     .read(|snapshot| (snapshot.iter().sum::<i32>(), cache.fresh_for_snapshot(snapshot)))
+    ///     .expect("ready");
+    /// assert_eq!(sum, 6);
+    /// assert!(fresh_for > std::time::Duration::ZERO && fresh_for <= cache.config().ttl);
+    /// # }
+    /// ```
+    pub fn fresh_for_snapshot(&self, snapshot: &Snapshot<T>) -> std::time::Duration {
+        let guard = self.inner.current.load();
+        match guard.as_deref() {
+            Some(current) if std::ptr::eq(current, snapshot) => {
+                fresh_for(&self.inner, snapshot.meta())
+            }
+            _ => std::time::Duration::ZERO,
+        }
+    }
+
     /// Whether a snapshot has been loaded.
     pub fn is_ready(&self) -> bool {
         self.inner.current.load().is_some()
@@ -368,6 +439,22 @@ impl<T> Cache<T> {
     /// Whether the two handles share one cache.
     pub fn ptr_eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// [`Cache::fresh_for`] of a snapshot with `meta`.
+pub(crate) fn fresh_for<T>(inner: &Inner<T>, meta: &crate::SnapshotMeta) -> std::time::Duration {
+    let remaining = meta.remaining_ttl();
+    match inner
+        .next_refresh
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
+        NO_REFRESH_SCHEDULED => remaining,
+        at => {
+            let now = clock_base().elapsed();
+            let until = std::time::Duration::from_nanos(at).saturating_sub(now);
+            remaining.min(until)
+        }
     }
 }
 

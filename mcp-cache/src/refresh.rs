@@ -134,6 +134,10 @@ async fn background<T: Send + Sync + 'static>(
     let mut delay = first;
     let mut failure_delay: Option<Duration> = None;
     loop {
+        match weak.upgrade() {
+            Some(inner) => inner.schedule_refresh(Some(delay)),
+            None => return,
+        }
         tokio::select! {
             () = ct.cancelled() => return,
             () = tokio::time::sleep(delay) => {}
@@ -160,6 +164,7 @@ async fn background<T: Send + Sync + 'static>(
             Ok(_) => {
                 failure_delay = None;
                 if !inner.config.background_refresh {
+                    inner.schedule_refresh(None);
                     return;
                 }
                 delay = inner.next_delay();
@@ -181,6 +186,7 @@ impl<T> Cache<T> {
     /// [`CacheError::ShutDown`]. Idempotent.
     pub async fn shutdown(&self) {
         self.inner.shut_down.store(true, Ordering::SeqCst);
+        self.inner.schedule_refresh(None);
         self.inner.ct.cancel();
         let task = self
             .inner
@@ -197,6 +203,7 @@ impl<T> Cache<T> {
     /// task. Used when a registry evicts a cache.
     pub fn close(&self) {
         self.inner.shut_down.store(true, Ordering::SeqCst);
+        self.inner.schedule_refresh(None);
         self.inner.ct.cancel();
         if let Some(task) = self
             .inner

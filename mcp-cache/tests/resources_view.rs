@@ -126,7 +126,7 @@ async fn a_custom_view_sets_its_own_uris_and_mime_type() {
         (text.as_str(), mime_type.as_deref()),
         ("5", Some("text/plain"))
     );
-    assert!(read.ttl_ms.is_none(), "ttl hints are opt-in");
+    assert!(read.ttl_ms.is_some(), "ttl hints are on by default");
     assert!(matches!(
         resources.read("numbers://zzz"),
         Err(ResourceError::NotFound { .. })

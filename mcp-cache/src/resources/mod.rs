@@ -1,5 +1,5 @@
-//! Cache-resource duality for rmcp servers (requirements C7, C8, C9): the snapshot served as
-//! MCP resources, the health resource, and change notifications to subscribed sessions.
+//! Cache-resource duality for rmcp servers: the snapshot served as MCP resources, the health
+//! resource, and change notifications to subscribed sessions and listen streams.
 
 mod notify;
 mod uri;
@@ -222,11 +222,21 @@ impl<T: Send + Sync + 'static> CacheResourcesBuilder<T> {
         self
     }
 
-    /// Adds the snapshot's remaining TTL to every `resources/read` result as `ttlMs` (the
-    /// 2026-07-28 cache hint). Off by default: clients such as rmcp's then serve the read from
-    /// their own cache until the hint expires, so a change made earlier by
-    /// [`Cache::refresh_now`] reaches only clients subscribed to the URI (whose cached read
-    /// `notifications/resources/updated` invalidates).
+    /// Whether `resources/read` and `resources/list` results carry `ttlMs`, the cache hint of
+    /// MCP 2026-07-28: how long the snapshot they were rendered from stays current
+    /// ([`Cache::fresh_for_snapshot`]: until the next scheduled refresh or until it goes stale,
+    /// 0 when it is stale). On by default.
+    ///
+    /// Clients that honour the hint (rmcp's and the Python SDK's do) serve the read from their
+    /// own cache until it expires, so a change made earlier by [`Cache::refresh_now`] (or by
+    /// another replica's early refresh) reaches them only through a subscription: the
+    /// `notifications/resources/updated` this component sends invalidates their cached read.
+    /// Turn the hints off for clients that read after a manual refresh without subscribing;
+    /// rmcp then answers `ttlMs: 0`.
+    ///
+    /// The hints say nothing about who may see the answer: rmcp marks a result without
+    /// `cacheScope` as `private`. A server whose resources are filtered per caller needs
+    /// nothing more (`mcp-authz`'s handler marks every answer it authorizes `private` too).
     #[must_use]
     pub fn ttl_hints(mut self, enabled: bool) -> Self {
         self.ttl_hints = enabled;
@@ -270,9 +280,14 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
             view: Arc::new(view),
             health_uri: Some(DEFAULT_HEALTH_URI.to_owned()),
             send_timeout: DEFAULT_SEND_TIMEOUT,
-            ttl_hints: false,
+            ttl_hints: true,
         }
     }
+}
+
+/// A duration as a `ttlMs` value.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Whether the request runs under a protocol version with `resources/subscribe` sessions
@@ -336,10 +351,21 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
     /// The resources of the current snapshot, then the health resource. Before the first
     /// successful fetch only the health resource.
     pub fn resources(&self) -> Vec<Resource> {
-        let mut resources = self
+        self.resources_fresh_for().0
+    }
+
+    /// [`resources`](Self::resources) and how long the snapshot they came from stays current
+    /// (`None` before the first successful fetch).
+    fn resources_fresh_for(&self) -> (Vec<Resource>, Option<Duration>) {
+        let (mut resources, fresh_for) = self
             .shared
             .cache
-            .read(|snapshot| self.shared.view.resources(snapshot.data()))
+            .read(|snapshot| {
+                (
+                    self.shared.view.resources(snapshot.data()),
+                    Some(self.shared.cache.fresh_for_snapshot(snapshot)),
+                )
+            })
             .unwrap_or_default();
         if let Some(uri) = &self.shared.health_uri {
             resources.push(
@@ -350,12 +376,13 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
                     .with_mime_type(JSON_MIME),
             );
         }
-        resources
+        (resources, fresh_for)
     }
 
     /// Reads `uri` from the current snapshot (or the health resource). With
-    /// [`ttl_hints`](CacheResourcesBuilder::ttl_hints) the result carries the snapshot's
-    /// remaining TTL as `ttlMs`.
+    /// [`ttl_hints`](CacheResourcesBuilder::ttl_hints) (the default) the result carries how
+    /// long the snapshot stays current as `ttlMs`; the health resource carries none (it
+    /// changes with every refresh attempt).
     pub fn read(&self, uri: &str) -> Result<ReadResourceResult, ResourceError> {
         if self.shared.health_uri.as_deref() == Some(uri) {
             let text = serde_json::to_string(&self.shared.cache.health()).map_err(|e| {
@@ -378,8 +405,7 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
             let contents = self.shared.view.read(snapshot.data(), uri)?;
             let result = ReadResourceResult::new(vec![contents]);
             Ok(if ttl_hints {
-                let remaining = snapshot.meta().remaining_ttl().as_millis();
-                result.with_ttl_ms(u64::try_from(remaining).unwrap_or(u64::MAX))
+                result.with_ttl_ms(millis(self.shared.cache.fresh_for_snapshot(snapshot)))
             } else {
                 result
             })
@@ -395,8 +421,8 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
     }
 
     /// `resources/list`: every resource of the current snapshot and the health resource
-    /// (unpaginated). Under the legacy protocol, also registers the session for
-    /// `notifications/resources/list_changed`.
+    /// (unpaginated), with `ttlMs` as for [`read`](Self::read). Under the legacy protocol, also
+    /// registers the session for `notifications/resources/list_changed`.
     pub fn list_resources(
         &self,
         context: &RequestContext<RoleServer>,
@@ -406,7 +432,12 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         {
             self.shared.subscribers().touch_session(key, &context.peer);
         }
-        Ok(ListResourcesResult::with_all_items(self.resources()))
+        let (resources, fresh_for) = self.resources_fresh_for();
+        let result = ListResourcesResult::with_all_items(resources);
+        Ok(match fresh_for {
+            Some(fresh_for) if self.shared.ttl_hints => result.with_ttl_ms(millis(fresh_for)),
+            _ => result,
+        })
     }
 
     /// `resources/templates/list`: the view's templates.
