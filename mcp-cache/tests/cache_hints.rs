@@ -48,7 +48,7 @@ async fn a_refresh_scheduled_before_the_ttl_shortens_the_hint() {
         "between ttl - jitter and ttl: {hint:?}"
     );
     // The refresh happens exactly when the hint ran out.
-    tokio::time::sleep(hint - Duration::from_millis(1)).await;
+    tokio::time::sleep(hint.saturating_sub(Duration::from_millis(1))).await;
     assert_eq!(cache.generation(), 1);
     tokio::time::sleep(Duration::from_millis(2)).await;
     assert_eq!(cache.generation(), 2);

@@ -354,9 +354,40 @@ impl<H: ServerHandler> ServerHandler for OtelHandler<H> {
         self.inner.accepted_subscription_filter(requested)
     }
 
+    /// Traces a `subscriptions/listen` stream (MCP 2026-07-28) with one `SERVER` span named
+    /// `subscriptions/listen`, open for the life of the stream: from the point rmcp has sent the
+    /// acknowledgement and calls `listen` until the inner `listen` returns (the client cancelled
+    /// or the server closed the stream). The inner `listen` runs inside it, so its `tracing`
+    /// spans and log lines nest under it and carry its trace id.
+    ///
+    /// The span has the attributes of every other request (`mcp.method.name`,
+    /// `mcp.protocol.version`, `jsonrpc.request.id`, `network.*`, `mcp.session.id` only when the
+    /// request belongs to a session, the `_meta` parent) plus
+    /// [`semconv::MCP_SUBSCRIPTION_RESOURCE_COUNT`], the number of resource subscriptions the
+    /// server accepted — an attribute of this crate, not of the conventions, which describe no
+    /// `subscriptions/listen`. An `Err` from the inner `listen` sets `rpc.response.status_code`,
+    /// and `error.type` with an `ERROR` status under the same rules as other requests.
+    /// Notifications sent on the stream get no spans of their own.
+    ///
+    /// The stream is **not** recorded in `mcp.server.operation.duration`: that histogram
+    /// describes request latency, and a stream that stays open for minutes or hours would skew
+    /// its percentiles (and land past its last bucket, 300 s). The span's own duration is the
+    /// stream's lifetime.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
-        // A long-lived channel rather than a request/response: forwarded untraced.
-        self.inner.listen(context).await
+        let op = self
+            .op(
+                "subscriptions/listen",
+                Target::None,
+                context.request_context(),
+            )
+            .without_duration_metric();
+        let accepted = context
+            .accepted()
+            .resource_subscriptions
+            .as_ref()
+            .map_or(0, Vec::len);
+        op.set_count(semconv::MCP_SUBSCRIPTION_RESOURCE_COUNT, accepted);
+        self.plain(op, self.inner.listen(context)).await
     }
 
     async fn subscribe(

@@ -40,6 +40,8 @@ pub(crate) struct Operation {
     start: Instant,
     metric_attrs: Vec<KeyValue>,
     tool: Option<String>,
+    /// Whether [`Self::finish`] records `mcp.server.operation.duration`.
+    duration_metric: bool,
 }
 
 impl Operation {
@@ -70,6 +72,7 @@ impl Operation {
                 start: Instant::now(),
                 metric_attrs: Vec::new(),
                 tool: None,
+                duration_metric: true,
             };
         }
         if recording {
@@ -142,12 +145,19 @@ impl Operation {
             }
             (None, Transport::Unrecorded) => {}
         }
-        if let Some(version) = context.protocol_version() {
+        let version = context.protocol_version();
+        if let Some(version) = &version {
             metric_attrs.push(KeyValue::new(
                 semconv::MCP_PROTOCOL_VERSION,
                 version.as_str().to_owned(),
             ));
         }
+        // From 2026-07-28 there are no sessions: a request that names such a version in its
+        // `_meta` is served on its own even when a client sends an `Mcp-Session-Id` header
+        // anyway, so that header identifies nothing and is not recorded.
+        let in_session = version
+            .as_ref()
+            .is_none_or(rmcp::model::ProtocolVersion::has_initialize);
 
         let op = Self {
             shared: shared.clone(),
@@ -156,6 +166,7 @@ impl Operation {
             start: Instant::now(),
             metric_attrs,
             tool,
+            duration_metric: true,
         };
         if recording {
             for kv in &op.metric_attrs {
@@ -166,6 +177,7 @@ impl Operation {
             op.span
                 .set_attribute(semconv::JSONRPC_REQUEST_ID, context.id.to_string());
             let session = http
+                .filter(|_| in_session)
                 .and_then(|parts| parts.headers.get("mcp-session-id"))
                 .and_then(|value| value.to_str().ok());
             if let Some(session) = session {
@@ -196,6 +208,20 @@ impl Operation {
     /// Whether a subscriber records the span.
     pub(crate) fn recording(&self) -> bool {
         self.recording
+    }
+
+    /// Sets an integer attribute on the span, when it records.
+    pub(crate) fn set_count(&self, key: &'static str, count: usize) {
+        if self.recording {
+            self.span
+                .set_attribute(key, i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Leaves this operation out of `mcp.server.operation.duration` (a long-lived stream).
+    pub(crate) fn without_duration_metric(mut self) -> Self {
+        self.duration_metric = false;
+        self
     }
 
     /// Records the tool's description and parameter schema (OpenInference).
@@ -305,9 +331,11 @@ impl Operation {
             }
         }
         if let Some(metrics) = &self.shared.metrics {
-            metrics
-                .operation_duration
-                .record(elapsed, &self.metric_attrs);
+            if self.duration_metric {
+                metrics
+                    .operation_duration
+                    .record(elapsed, &self.metric_attrs);
+            }
             if let Some(tool) = &self.tool {
                 metrics.record_tool_call(tool, tool_outcome);
             }

@@ -1,7 +1,8 @@
 //! Attribute, metric and value names from the OpenTelemetry semantic conventions for MCP
 //! (`open-telemetry/semantic-conventions-genai`, `model/mcp/spans.yaml`, `model/mcp/common.yaml`
 //! and `docs/gen-ai/mcp.md`, status Development; they link the core conventions at v1.41.0),
-//! plus the general attributes those conventions reference.
+//! plus the general attributes those conventions reference — and one attribute of this crate's
+//! own, [`MCP_SUBSCRIPTION_RESOURCE_COUNT`], where the conventions have nothing yet.
 
 use opentelemetry::Key;
 
@@ -37,6 +38,13 @@ pub const NETWORK_PROTOCOL_NAME: &str = "network.protocol.name";
 pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
 /// The class of error a failed operation ended with.
 pub const ERROR_TYPE: &str = "error.type";
+
+/// The number of resource subscriptions (URIs) the server accepted for a
+/// `subscriptions/listen` stream (MCP 2026-07-28), an integer on the stream's span.
+///
+/// **Not from the conventions**: they describe no `subscriptions/listen` operation, so this
+/// name is this crate's own and may change if the conventions add one.
+pub const MCP_SUBSCRIPTION_RESOURCE_COUNT: &str = "mcp.subscription.resource_count";
 
 /// [`GEN_AI_OPERATION_NAME`] value for tool calls.
 pub const EXECUTE_TOOL: &str = "execute_tool";
