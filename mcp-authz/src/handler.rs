@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
     CancelledNotificationParam, CompleteRequestParams, CompleteResult, ContentBlock,
     CustomNotification, CustomRequest, CustomResult, DiscoverResult, GetPromptRequestParams,
     GetPromptResponse, GetSkillRequestParams, GetSkillResult, GetTaskParams, GetTaskResult,
@@ -29,6 +29,10 @@ use crate::Principal;
 use crate::audit;
 use crate::error::AccessError;
 use crate::policy::{AccessRequest, Action, AllOf, Decision, Policy, TargetKind};
+
+/// How long before the token expires a `subscriptions/listen` stream ends with its final
+/// result.
+const LISTEN_END_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
 
 type PrincipalFn = dyn Fn(&RequestContext<RoleServer>) -> Option<Principal> + Send + Sync;
 type HiddenErrorFn = dyn Fn(&str) -> ErrorData + Send + Sync;
@@ -157,7 +161,12 @@ impl<H: ServerHandler> AuthzHandlerBuilder<H> {
 /// - `completion/complete` answers only for prompts and resource templates the principal sees;
 /// - `subscriptions/listen` never serves a resource the principal may not read (over HTTP, put
 ///   [`listen_filter_layer`](Self::listen_filter_layer) in front so the acknowledgement is
-///   filtered rather than the request refused);
+///   filtered rather than the request refused), and a stream ends with its final result just
+///   before the token it was authorized with expires, so the client listens again with a
+///   fresh token;
+/// - every list and read it lets through is marked `cacheScope: "private"` (MCP 2026-07-28
+///   cache hints), whatever the inner handler said: the answer depends on who asks, so a
+///   shared cache must not serve it to anyone else. The inner handler's `ttlMs` is kept;
 /// - `get_tool`, which rmcp calls without a caller, answers `None`: schemas of hidden tools never
 ///   leave;
 /// - `initialize`, `server/discover`, `ping`, `logging/setLevel`, `resources/unsubscribe` and
@@ -472,6 +481,7 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
             &mut result.tools,
             |t| &t.name,
         );
+        result.cache_scope = Some(CacheScope::Private);
         Ok(result)
     }
 
@@ -488,7 +498,13 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
             &uri,
             None,
         ) {
-            Check::Allowed => self.inner.read_resource(request, context).await,
+            Check::Allowed => {
+                let mut response = self.inner.read_resource(request, context).await?;
+                if let ReadResourceResponse::Complete(result) = &mut response {
+                    result.cache_scope = Some(CacheScope::Private);
+                }
+                Ok(response)
+            }
             Check::Hidden => Err((self.config.hidden_resource)(&uri)),
             Check::Refused(error) => Err(error.into()),
         }
@@ -508,6 +524,7 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
             &mut result.resources,
             |r| &r.uri,
         );
+        result.cache_scope = Some(CacheScope::Private);
         Ok(result)
     }
 
@@ -525,6 +542,7 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
             &mut result.resource_templates,
             |t| &t.uri_template,
         );
+        result.cache_scope = Some(CacheScope::Private);
         Ok(result)
     }
 
@@ -593,6 +611,7 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
             &mut result.prompts,
             |p| &p.name,
         );
+        result.cache_scope = Some(CacheScope::Private);
         Ok(result)
     }
 
@@ -697,7 +716,27 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
                 }
             }
         }
-        self.inner.listen(context).await
+        // The stream was authorized with this token: it ends, with its final result, just
+        // before the token does (over HTTP, `AuthLayer` cuts the response at the expiry itself;
+        // ending first tells the client the end is graceful). The client then listens again
+        // with a fresh token, and is authorized again.
+        let Some(expires_at) = principal.expires_at else {
+            return self.inner.listen(context).await;
+        };
+        let remaining = expires_at
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+            .saturating_sub(LISTEN_END_MARGIN);
+        tokio::select! {
+            result = self.inner.listen(context) => result,
+            () = tokio::time::sleep(remaining) => {
+                tracing::info!(
+                    user.id = %principal.subject,
+                    "subscriptions/listen stream ended: the token it was authorized with expired"
+                );
+                Ok(())
+            }
+        }
     }
 
     /// Always `None`: rmcp asks without a caller (to validate `Mcp-Param-*` headers), and a
@@ -751,6 +790,7 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
             &mut result.skills,
             |s| &s.uri,
         );
+        result.cache_scope = Some(CacheScope::Private);
         Ok(result)
     }
 
@@ -761,7 +801,11 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
     ) -> Result<GetSkillResult, ErrorData> {
         let uri = request.uri.clone();
         match self.check(&mut context, "skills/get", TargetKind::Skill, &uri, None) {
-            Check::Allowed => self.inner.get_skill(request, context).await,
+            Check::Allowed => {
+                let mut result = self.inner.get_skill(request, context).await?;
+                result.cache_scope = Some(CacheScope::Private);
+                Ok(result)
+            }
             Check::Hidden => Err((self.config.hidden_resource)(&uri)),
             Check::Refused(error) => Err(error.into()),
         }

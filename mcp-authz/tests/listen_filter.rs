@@ -5,7 +5,7 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use mcp_authz::{
     AuthError, AuthLayer, AuthzHandler, Principal, Requirement, StaticPolicy, TokenVerifier,
@@ -39,13 +39,18 @@ impl ServerHandler for Subscribable {
     }
 }
 
-/// `Bearer alice` is alice.
+/// `Bearer alice` is alice, with a token that does not say when it expires; `Bearer
+/// short-lived` is a user whose token expires one second after it is verified.
 struct Names;
 
 #[async_trait::async_trait]
 impl TokenVerifier for Names {
     async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        Ok(Principal::new(token).with_scopes(["mcp:access"]))
+        let mut principal = Principal::new(token).with_scopes(["mcp:access"]);
+        if token == "short-lived" {
+            principal.expires_at = Some(SystemTime::now() + Duration::from_secs(1));
+        }
+        Ok(principal)
     }
 }
 
@@ -67,8 +72,13 @@ async fn serve(with_filter: bool) -> Served {
     Served::start(app.layer(AuthLayer::new(Names))).await
 }
 
-/// Sends a 2026-07-28 listen request and collects the SSE data lines for up to `wait`.
+/// Sends a 2026-07-28 listen request as alice and collects the SSE data lines for up to `wait`.
 async fn listen(served: &Served, uris: &[&str], wait: Duration) -> Vec<Value> {
+    listen_as(served, "alice", uris, wait).await
+}
+
+/// [`listen`] with the bearer token `token`.
+async fn listen_as(served: &Served, token: &str, uris: &[&str], wait: Duration) -> Vec<Value> {
     let body = json!({
         "jsonrpc": "2.0", "id": 9, "method": "subscriptions/listen",
         "params": {
@@ -82,7 +92,7 @@ async fn listen(served: &Served, uris: &[&str], wait: Duration) -> Vec<Value> {
     });
     let mut response = reqwest::Client::new()
         .post(served.url("/mcp"))
-        .bearer_auth("alice")
+        .bearer_auth(token)
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "subscriptions/listen")
@@ -153,5 +163,54 @@ async fn without_the_filter_a_forbidden_subscription_is_refused_and_never_served
             .as_str()
             .is_some_and(|m| m.contains("not found")),
         "{error}"
+    );
+}
+
+/// The final `subscriptions/listen` result (request id 9): the server ended the stream.
+fn final_result(messages: &[Value]) -> Option<&Value> {
+    messages
+        .iter()
+        .find(|m| m["id"] == 9 && m.get("result").is_some())
+}
+
+#[tokio::test]
+async fn the_stream_ends_when_the_token_it_was_authorized_with_expires() {
+    let served = serve(true).await;
+    let started = Instant::now();
+    let messages = listen_as(
+        &served,
+        "short-lived",
+        &["cache://firewalls/app-alpha"],
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(
+        final_result(&messages).is_some(),
+        "the server ended the stream with its final result: {messages:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "ended at the token's expiry, not at the client's wait"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_with_a_live_token_stays_open() {
+    let served = serve(true).await;
+    let messages = listen(
+        &served,
+        &["cache://firewalls/app-alpha"],
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(
+        final_result(&messages).is_none(),
+        "still open after 3 s: {messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m["method"]
+            .as_str()
+            .is_some_and(|m| m.contains("acknowledged"))),
+        "{messages:?}"
     );
 }
