@@ -36,7 +36,9 @@ use crate::semconv;
 /// the request's span, so `tracing` spans and events of the inner handler (and of libraries it
 /// calls) nest under it. Create one per session (rmcp's Streamable HTTP service factory does),
 /// from an [`OtelLayer`]: when it is dropped at the end of an initialized session it records
-/// `mcp.server.session.duration`.
+/// `mcp.server.session.duration`. Under MCP 2026-07-28 there is no `initialize` and no session
+/// (rmcp makes one handler per request), so nothing records that metric, and no span carries
+/// `mcp.session.id`; every span carries the request's own `mcp.protocol.version`.
 ///
 /// ```
 /// use mcp_otel::OtelHandler;
