@@ -68,9 +68,21 @@ impl ListenFilterLayer {
         })
     }
 
-    pub(crate) fn from_fn(
-        readable: impl Fn(&Principal, &str) -> bool + Send + Sync + 'static,
-    ) -> Self {
+    /// Keeps the subscriptions for which `readable(principal, uri)` is true: for servers that
+    /// decide per caller beyond the policy, e.g. from the principal's entitlements to the
+    /// record a URI names.
+    ///
+    /// ```
+    /// use mcp_authz::ListenFilterLayer;
+    /// // Each user may listen to their own folder only.
+    /// let layer = ListenFilterLayer::from_fn(|principal, uri| {
+    ///     uri.strip_prefix("files://")
+    ///         .and_then(|rest| rest.split('/').next())
+    ///         .is_some_and(|owner| owner == principal.subject)
+    /// });
+    /// # let _ = layer;
+    /// ```
+    pub fn from_fn(readable: impl Fn(&Principal, &str) -> bool + Send + Sync + 'static) -> Self {
         Self {
             readable: Arc::new(readable),
         }

@@ -74,11 +74,12 @@ impl<H: ServerHandler> OtelHandler<H> {
         OtelLayer::default().layer(inner)
     }
 
-    pub(crate) fn from_parts(inner: H, shared: Arc<Shared>) -> Self {
+    pub(crate) fn from_parts(inner: H, shared: Arc<Shared>, sessions: bool) -> Self {
         Self {
             inner,
             session: SessionClock {
                 start: Mutex::new(None),
+                enabled: sessions,
                 shared: shared.clone(),
             },
             shared,
@@ -155,11 +156,16 @@ impl<H: ServerHandler> OtelHandler<H> {
 /// The start of an initialized session; records `mcp.server.session.duration` when dropped.
 struct SessionClock {
     start: Mutex<Option<SessionStart>>,
+    /// `false` for handlers of one stateless request: there is no session to time.
+    enabled: bool,
     shared: Arc<Shared>,
 }
 
 impl SessionClock {
     fn start(&self, attrs: Vec<KeyValue>) {
+        if !self.enabled {
+            return;
+        }
         if let Ok(mut start) = self.start.lock() {
             start.get_or_insert(SessionStart {
                 at: Instant::now(),

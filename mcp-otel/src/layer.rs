@@ -91,9 +91,20 @@ impl OtelLayer {
         OtelLayerBuilder::default()
     }
 
-    /// Wraps `inner`.
+    /// Wraps `inner`: the handler of one session (legacy protocol) or one connection (stdio).
+    /// An `initialize` it answers starts `mcp.server.session.duration`, recorded when the
+    /// handler is dropped.
     pub fn layer<H: ServerHandler>(&self, inner: H) -> OtelHandler<H> {
-        OtelHandler::from_parts(inner, self.shared.clone())
+        OtelHandler::from_parts(inner, self.shared.clone(), true)
+    }
+
+    /// Wraps `inner` for one request of rmcp's stateless Streamable HTTP mode
+    /// (`legacy_session_mode = false`), where each request gets its own handler and there is
+    /// no session: like [`layer`](Self::layer), but an `initialize` starts no session clock,
+    /// so no `mcp.server.session.duration` is recorded for sessions that do not exist.
+    /// (Requests of the 2026-07-28 revision never `initialize`; either method serves them.)
+    pub fn layer_stateless<H: ServerHandler>(&self, inner: H) -> OtelHandler<H> {
+        OtelHandler::from_parts(inner, self.shared.clone(), false)
     }
 }
 

@@ -110,15 +110,33 @@ where
     H: ServerHandler,
     F: Fn() -> H + Send + Sync + 'static,
 {
+    serve_http_with(otel, make, false)
+}
+
+/// [`serve_http`], or with `stateless` rmcp's stateless mode (`legacy_session_mode = false`:
+/// even `initialize` clients get no session) and handlers from `OtelLayer::layer_stateless`.
+fn serve_http_with<H, F>(otel: OtelLayer, make: F, stateless: bool) -> Http
+where
+    H: ServerHandler,
+    F: Fn() -> H + Send + Sync + 'static,
+{
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
     let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
     let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
     let ct = CancellationToken::new();
     let service: StreamableHttpService<_, LocalSessionManager> = StreamableHttpService::new(
-        move || Ok(otel.layer(make())),
+        move || {
+            Ok(if stateless {
+                otel.layer_stateless(make())
+            } else {
+                otel.layer(make())
+            })
+        },
         Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default().with_cancellation_token(ct.child_token()),
+        StreamableHttpServerConfig::default()
+            .with_cancellation_token(ct.child_token())
+            .with_legacy_session_mode(!stateless),
     );
     let app = axum::Router::new().nest_service("/mcp", service);
     tokio::spawn(
@@ -477,4 +495,33 @@ async fn a_legacy_session_carries_its_id_and_records_its_duration_when_it_ends()
         .collect();
     assert_eq!(ids.len(), 2);
     assert!(!ids[0].is_empty() && ids[0] == ids[1], "{ids:?}");
+}
+
+#[tokio::test]
+async fn a_legacy_client_in_stateless_mode_has_no_session_to_time() {
+    let telemetry = Telemetry::install();
+    let http = serve_http_with(telemetry.layer().build(), TestServer::default, true);
+    let client = ClientConfig::default()
+        .with_protocol_version(ProtocolVersion::V_2025_11_25)
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_uri(http.url.clone()),
+            ClientLifecycleMode::Initialize,
+        )
+        .await
+        .expect("initialize");
+    client
+        .call_tool(call("lookup", json!({"app": "app-alpha"})))
+        .await
+        .expect("tools/call");
+    client.cancel().await.expect("client closes");
+    // Every request's handler has been dropped by now; none of them was a session.
+    let call = ended_span(&telemetry, "tools/call lookup").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sessions = histogram_points(
+        &telemetry.collect_metrics(),
+        semconv::MCP_SERVER_SESSION_DURATION,
+    );
+    assert!(sessions.is_empty(), "no session, no duration: {sessions:?}");
+    assert!(attr(&call, semconv::MCP_SESSION_ID).is_none(), "{call:?}");
+    assert_eq!(attr_str(&call, semconv::MCP_PROTOCOL_VERSION), V_2025);
 }

@@ -284,6 +284,18 @@ impl FirewallCache {
         }
     }
 
+    /// `caller`'s own cache in the session scope (built on first use); `None` in the other
+    /// scopes, where everyone reads the shared one.
+    pub async fn user_cache(
+        &self,
+        caller: &Caller,
+    ) -> Result<Option<Cache<FirewallData>>, ExampleError> {
+        match self {
+            Self::Session(registry) => Ok(Some(registry.get(&UserKey::of(caller)).await?)),
+            Self::Server(_) | Self::Hybrid(_) => Ok(None),
+        }
+    }
+
     /// Refreshes the shared cache, or `caller`'s cache in the session scope, now; returns the
     /// new generation.
     pub async fn refresh_now(&self, caller: &Caller) -> Result<u64, ExampleError> {
@@ -382,5 +394,12 @@ impl CallerView {
     /// The health of the cache this view reads from.
     pub fn health(&self) -> Health {
         self.cache.health()
+    }
+
+    /// How long what this view reads stays current: until the next scheduled refresh of its
+    /// cache (0 when stale). Ask before reading: a refresh in between only makes the answer
+    /// shorter than the truth, never longer.
+    pub fn fresh_for(&self) -> Duration {
+        self.cache.fresh_for()
     }
 }

@@ -193,6 +193,14 @@ struct Args {
     #[arg(long)]
     #[serde(skip)]
     print_entitlements: bool,
+    /// Serve every request statelessly: no `Mcp-Session-Id` even for clients of the legacy
+    /// protocol (`initialize` clients keep working; each request stands alone), JSON responses
+    /// where no stream is needed. Everything per user is keyed by the caller's identity, not
+    /// by a session, so any replica can answer any request. 2026-07-28 clients are served
+    /// statelessly either way. `resources/subscribe` needs a session: use
+    /// `subscriptions/listen`.
+    #[arg(long, env = "MCP_STATELESS")]
+    stateless: bool,
     /// Turn authorization off: every caller is the local operator. Local experiments only.
     #[arg(long, env = "MCP_NO_AUTH")]
     no_auth: bool,
@@ -287,6 +295,7 @@ impl Args {
             self.required_scope = file.required_scope;
         }
         self.no_auth |= file.no_auth;
+        self.stateless |= file.stateless;
         self.insecure_no_data_filter |= file.insecure_no_data_filter;
         self
     }
@@ -465,6 +474,7 @@ impl Args {
                     .max_total(self.max_sessions.unwrap_or(defaults.max_total))
             },
             insecure_public_bind: self.insecure_public_bind,
+            stateless: self.stateless,
         })
     }
 

@@ -10,7 +10,8 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 
 use mcp_authz::{
-    AuthLayer, AuthzHandler, ProtectedResourceMetadata, SessionLimits, SessionOwnershipLayer,
+    AccessRequest, Action, AuthLayer, AuthzHandler, ListenFilterLayer, Policy as _,
+    ProtectedResourceMetadata, SessionLimits, SessionOwnershipLayer, StaticPolicy, TargetKind,
     TokenVerifier, principal_from,
 };
 use mcp_otel::{OtelHandler, OtelLayer, OtelLayerBuilder};
@@ -65,6 +66,13 @@ pub struct HttpOptions {
     /// issuer's demo tokens are printed, `--no-auth` needs none), so by default the server
     /// refuses to start that way.
     pub insecure_public_bind: bool,
+    /// Serve every request statelessly (rmcp's `legacy_session_mode = false`, JSON responses
+    /// where no stream is needed): clients of the legacy protocol get no `Mcp-Session-Id`
+    /// either, so any replica behind a load balancer can answer any request without shared
+    /// session state. Per-user caches and entitlements are keyed by the caller's identity as
+    /// always; `resources/subscribe` is refused (no session to notify), `subscriptions/listen`
+    /// works. Default `false`: legacy clients get sessions, 2026-07-28 clients are stateless.
+    pub stateless: bool,
     /// INSECURE, for testing evaluators only: every caller gets every application's rules (the
     /// server's per-application data filter is off; token verification and the tool policy
     /// stay on). Default `false`. See [`FirewallServer::data_filter`].
@@ -90,6 +98,7 @@ impl Default for HttpOptions {
             session_limits: SessionLimits::default(),
             insecure_public_bind: false,
             insecure_no_data_filter: false,
+            stateless: false,
         }
     }
 }
@@ -171,6 +180,16 @@ pub(crate) async fn downstream_for(
 /// The layer used when telemetry is off: spans go to the no-op global tracer, no metrics.
 fn untraced() -> OtelLayer {
     OtelLayer::builder().without_metrics().build()
+}
+
+/// `handler` traced: as the handler of one session, or (stateless) of one request, which starts
+/// no session clock.
+fn traced<H: rmcp::ServerHandler>(otel: &OtelLayer, handler: H, stateless: bool) -> OtelHandler<H> {
+    if stateless {
+        otel.layer_stateless(handler)
+    } else {
+        otel.layer(handler)
+    }
 }
 
 /// The telemetry layer for the reference server: `user.id` is the verified principal's subject.
@@ -276,18 +295,39 @@ fn serve(bound: Bound, app: axum::Router, cache: &FirewallCache, options: &HttpO
     )
 }
 
+/// rmcp's Streamable HTTP configuration for `options`.
+fn http_config(options: &HttpOptions, bound: &Bound) -> StreamableHttpServerConfig {
+    let config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(bound.ct.child_token())
+        .with_legacy_session_mode(!options.stateless)
+        .with_json_response(options.stateless);
+    if options.bind.is_loopback() {
+        config
+    } else {
+        // Bound to a non-loopback address on purpose: accept the Host headers that reach it.
+        config.disable_allowed_hosts()
+    }
+}
+
+/// The filter of `subscriptions/listen` requests: a request keeps the subscriptions the caller
+/// may read — the policy's resource rule and the caller's entitlement to the application — so
+/// the acknowledgement names only those.
+fn listen_filter(policy: StaticPolicy) -> ListenFilterLayer {
+    ListenFilterLayer::from_fn(move |principal, uri| {
+        let request = AccessRequest::new(principal, Action::Invoke, TargetKind::Resource, uri);
+        policy.evaluate(&request).is_allowed()
+            && FirewallServer::subscribable(&Caller::from_principal(principal), uri)
+    })
+}
+
 /// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
 pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleError> {
     check_bind(&options)?;
     let (client, downstream) = downstream_for(options.downstream_url.as_deref()).await?;
     let bound = Bound::bind(SocketAddr::new(options.bind, options.port)).await?;
     let local_addr = bound.local_addr;
-    let mut config =
-        StreamableHttpServerConfig::default().with_cancellation_token(bound.ct.child_token());
-    if !options.bind.is_loopback() {
-        // Bound to a non-loopback address on purpose: accept the Host headers that reach it.
-        config = config.disable_allowed_hosts();
-    }
+    let mut config = http_config(&options, &bound);
+    let stateless = options.stateless;
     // With --redis-url, legacy sessions and their owners are shared with the other replicas.
     let shared_sessions = RedisSessions::optional(&options)?;
     config.session_store = shared_sessions.clone().map(RedisSessions::session_store);
@@ -315,7 +355,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
             // One traced handler per session: its span of session duration starts with it.
             let service: StreamableHttpService<OtelHandler<FirewallServer>, LocalSessionManager> =
                 StreamableHttpService::new(
-                    move || Ok(otel.layer(handler.clone())),
+                    move || Ok(traced(&otel, handler.clone(), stateless)),
                     sessions.clone(),
                     config,
                 );
@@ -326,15 +366,14 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                 principal_from(context).map(Caller::from_principal)
             })
             .data_filter(!options.insecure_no_data_filter);
-            let handler = AuthzHandler::builder(server)
-                .policy(options.auth.policy()?)
-                .build();
-            let listen_filter = handler.listen_filter_layer();
+            let policy = options.auth.policy()?;
+            let handler = AuthzHandler::builder(server).policy(policy.clone()).build();
+            let listen_filter = listen_filter(policy);
             let service: StreamableHttpService<
                 OtelHandler<AuthzHandler<FirewallServer>>,
                 LocalSessionManager,
             > = StreamableHttpService::new(
-                move || Ok(otel.layer(handler.clone())),
+                move || Ok(traced(&otel, handler.clone(), stateless)),
                 sessions.clone(),
                 config,
             );

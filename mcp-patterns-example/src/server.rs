@@ -6,13 +6,18 @@
 //! (the caller's applications), `cache://firewalls/{app}` (one application, a template) and
 //! `cache://meta/health`.
 //!
-//! Resource subscriptions (server and hybrid scopes, where one shared snapshot exists): a
-//! session subscribes with `resources/subscribe` to `cache://firewalls/{app}` for an
-//! application it may read, and receives `notifications/resources/updated` whenever a refresh
-//! changes that application's rules — a refresh on this replica or, with `--redis-url`, a new
-//! generation another replica wrote. The bookkeeping and change detection are
-//! [`mcp_cache::CacheResources`]'; the entitlement check before a subscription is this
-//! server's.
+//! Resource subscriptions, in every cache scope and both protocol revisions: a client
+//! subscribes to `cache://firewalls/{app}` for an application it may read — a legacy session
+//! with `resources/subscribe`, a 2026-07-28 client with a `subscriptions/listen` stream — and
+//! receives `notifications/resources/updated` whenever a refresh changes that application's
+//! rules: a refresh on this replica or, with `--redis-url`, a new generation another replica
+//! wrote. In the session scope the subscription follows the caller's own cache. The
+//! bookkeeping and change detection are [`mcp_cache::CacheResources`]'; the entitlement check
+//! before a subscription is this server's.
+//!
+//! Cache hints (2026-07-28): reads and lists of the firewall data carry `ttlMs`, the time until
+//! the caller's cache refreshes next (0 when stale); the authorization layer marks them
+//! `cacheScope: "private"`, since they are filtered per caller.
 
 use std::sync::Arc;
 
@@ -29,12 +34,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use mcp_cache::{CacheError, CacheResources, JsonView};
-use rmcp::model::{SubscribeRequestParams, UnsubscribeRequestParams};
+use mcp_cache::{Cache, CacheError, CacheResources, JsonView};
+use rmcp::model::{
+    ResourcesCapability, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+};
+use rmcp::service::SubscriptionContext;
 
 use crate::ExampleError;
 use crate::access::Caller;
-use crate::data::{CacheScope, FirewallCache, FirewallData};
+use crate::data::{CacheScope, FirewallCache, FirewallData, UserKey};
 use crate::downstream::DownstreamClient;
 use crate::model::{AppFirewall, validate_app_name};
 
@@ -91,10 +99,30 @@ pub struct FirewallServer {
     downstream: DownstreamClient,
     caller: Arc<CallerFn>,
     data_filter: bool,
-    /// Subscribers and change notifications of the shared snapshot; `None` in the session
-    /// scope, which has no shared snapshot to watch.
-    subscriptions: Option<CacheResources<FirewallData>>,
+    /// Subscribers and change notifications.
+    subscriptions: Subscriptions,
     tool_router: ToolRouter<Self>,
+}
+
+/// Where subscriptions are kept: one component watching the shared snapshot (server and
+/// hybrid scopes), or one per user cache (session scope).
+#[derive(Clone)]
+enum Subscriptions {
+    Shared(CacheResources<FirewallData>),
+    PerUser(moka::sync::Cache<UserKey, CacheResources<FirewallData>>),
+}
+
+/// At most this many users' subscription tables are kept in the session scope (the least
+/// recently used go first, their subscribers with them)...
+const USER_SUBSCRIPTIONS_MAX: u64 = 4096;
+/// ...and a table nobody subscribed with or listened through for this long is dropped.
+const USER_SUBSCRIPTIONS_IDLE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// A component watching `cache` for changes to the firewall URIs.
+fn watch(cache: Cache<FirewallData>) -> CacheResources<FirewallData> {
+    CacheResources::builder(cache, firewall_view())
+        .without_health()
+        .build()
 }
 
 impl std::fmt::Debug for FirewallServer {
@@ -133,11 +161,15 @@ impl FirewallServer {
         downstream: DownstreamClient,
         caller: impl Fn(&RequestContext<RoleServer>) -> Option<Caller> + Send + Sync + 'static,
     ) -> Self {
-        let subscriptions = data.shared().map(|cache| {
-            CacheResources::builder(cache.clone(), firewall_view())
-                .without_health()
-                .build()
-        });
+        let subscriptions = match data.shared() {
+            Some(cache) => Subscriptions::Shared(watch(cache.clone())),
+            None => Subscriptions::PerUser(
+                moka::sync::Cache::builder()
+                    .max_capacity(USER_SUBSCRIPTIONS_MAX)
+                    .time_to_idle(USER_SUBSCRIPTIONS_IDLE)
+                    .build(),
+            ),
+        };
         Self {
             data,
             downstream,
@@ -198,6 +230,39 @@ impl FirewallServer {
             return Err(not_found(uri));
         }
         Ok(Some(app))
+    }
+
+    /// The component holding `caller`'s subscriptions: the shared one, or (session scope) the
+    /// one watching the caller's own cache, created with it.
+    async fn subscriptions_for(
+        &self,
+        caller: &Caller,
+    ) -> Result<CacheResources<FirewallData>, ErrorData> {
+        match &self.subscriptions {
+            Subscriptions::Shared(resources) => Ok(resources.clone()),
+            Subscriptions::PerUser(tables) => {
+                let cache = self
+                    .data
+                    .user_cache(caller)
+                    .await
+                    .map_err(ExampleError::into_error_data)?
+                    .ok_or_else(|| ErrorData::internal_error("no per-user cache", None))?;
+                let key = UserKey::of(caller);
+                let resources = tables.get_with(key.clone(), || watch(cache.clone()));
+                if resources.cache().ptr_eq(&cache) {
+                    return Ok(resources);
+                }
+                // The user's cache was evicted and rebuilt since: watch the new one.
+                tables.invalidate(&key);
+                Ok(tables.get_with(key, || watch(cache)))
+            }
+        }
+    }
+
+    /// Whether `caller` may subscribe to `uri`: one of their applications'
+    /// `cache://firewalls/{app}`. What the listen filter in front of the server asks.
+    pub fn subscribable(caller: &Caller, uri: &str) -> bool {
+        matches!(Self::readable_app(caller, uri), Ok(Some(_)))
     }
 
     async fn get_app(
@@ -345,6 +410,11 @@ fn firewall_view() -> JsonView<FirewallData> {
         )
 }
 
+/// A duration as a `ttlMs` value.
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The "resource not found" error, the same for an application that does not exist and one the
 /// caller is not entitled to.
 fn not_found(uri: &str) -> ErrorData {
@@ -361,9 +431,11 @@ impl ServerHandler for FirewallServer {
             .enable_tools()
             .enable_resources()
             .build();
-        if self.subscriptions.is_some() {
-            capabilities.resources = Some(CacheResources::<FirewallData>::capabilities());
-        }
+        // Subscriptions to single applications; no list-changed notifications: the set of
+        // URIs changes with other users' applications too.
+        let mut resources = ResourcesCapability::default();
+        resources.subscribe = Some(true);
+        capabilities.resources = Some(resources);
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(
                 "mcp-patterns-example",
@@ -387,9 +459,15 @@ impl ServerHandler for FirewallServer {
             .map_err(ExampleError::into_error_data)?;
         // Before the first successful fetch (degrade policy) the fixed resources are listed,
         // so the health resource can be found; the per-application ones follow once data is in.
-        let names = match self.data.view(&caller).await {
-            Ok(view) => view.app_names().map_err(ExampleError::into_error_data)?,
-            Err(ExampleError::Cache(CacheError::NotReady)) => Vec::new(),
+        let (names, fresh_for) = match self.data.view(&caller).await {
+            Ok(view) => {
+                let fresh_for = view.fresh_for();
+                let names = view.app_names().map_err(ExampleError::into_error_data)?;
+                (names, fresh_for)
+            }
+            Err(ExampleError::Cache(CacheError::NotReady)) => {
+                (Vec::new(), std::time::Duration::ZERO)
+            }
             Err(error) => return Err(error.into_error_data()),
         };
         let mut resources = vec![
@@ -411,7 +489,7 @@ impl ServerHandler for FirewallServer {
                 "The firewall rules of one application",
             )
         }));
-        Ok(ListResourcesResult::with_all_items(resources))
+        Ok(ListResourcesResult::with_all_items(resources).with_ttl_ms(millis(fresh_for)))
     }
 
     async fn list_resource_templates(
@@ -430,19 +508,15 @@ impl ServerHandler for FirewallServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let Some(subscriptions) = &self.subscriptions else {
-            return Err(ErrorData::invalid_request(
-                "resource subscriptions need the shared snapshot of the server or hybrid cache \
-                 scope; this server runs the session scope",
-                None,
-            ));
-        };
         let uri = request.uri.as_str();
         let caller = self
             .data_caller(&context)
             .map_err(ExampleError::into_error_data)?;
         match Self::readable_app(&caller, uri)? {
-            Some(_) => subscriptions.subscribe(&request, &context),
+            Some(_) => self
+                .subscriptions_for(&caller)
+                .await?
+                .subscribe(&request, &context),
             // The list changes with every application's data, including applications the
             // caller may not see: its updates would tell them when those change.
             None if uri == FIREWALLS_URI => Err(ErrorData::invalid_params(
@@ -462,9 +536,56 @@ impl ServerHandler for FirewallServer {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         match &self.subscriptions {
-            Some(subscriptions) => subscriptions.unsubscribe(&request, &context),
-            None => Ok(()),
+            Subscriptions::Shared(resources) => resources.unsubscribe(&request, &context),
+            Subscriptions::PerUser(tables) => {
+                let caller = self
+                    .data_caller(&context)
+                    .map_err(ExampleError::into_error_data)?;
+                match tables.get(&UserKey::of(&caller)) {
+                    Some(resources) => resources.unsubscribe(&request, &context),
+                    None => Ok(()),
+                }
+            }
         }
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // Asked without a caller: accept the shape (one application's URI); whose it is is
+        // decided per caller before the acknowledgement (the HTTP listen filter) and again in
+        // `listen`. No list-changed stream, as in the capabilities.
+        let uris: Vec<String> = requested
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|uri| {
+                uri.strip_prefix(FIREWALLS_URI)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .is_some_and(|app| validate_app_name(app).is_ok())
+            })
+            .cloned()
+            .collect();
+        let mut accepted = SubscriptionFilter::builder();
+        if !uris.is_empty() {
+            accepted = accepted.resource_subscriptions(uris);
+        }
+        Some(accepted.build())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let caller = self
+            .data_caller(context.request_context())
+            .map_err(ExampleError::into_error_data)?;
+        // Fail closed: a URI of another user's application never gets a notification, even
+        // when nothing in front filtered the request.
+        for uri in context.accepted().resource_subscriptions.iter().flatten() {
+            if Self::readable_app(&caller, uri)?.is_none() {
+                return Err(not_found(uri));
+            }
+        }
+        self.subscriptions_for(&caller).await?.listen(context).await
     }
 
     async fn read_resource(
@@ -494,6 +615,7 @@ impl ServerHandler for FirewallServer {
             .view(&caller)
             .await
             .map_err(ExampleError::into_error_data)?;
+        let fresh_for = view.fresh_for();
         let result = match app {
             Some(app) => {
                 let rules = view
@@ -507,7 +629,7 @@ impl ServerHandler for FirewallServer {
                 json_contents(uri, &FirewallRuleList { apps })?
             }
         };
-        Ok(result.into())
+        Ok(result.with_ttl_ms(millis(fresh_for)).into())
     }
 }
 

@@ -1,8 +1,9 @@
 //! Resource subscriptions on the reference server (`resources/subscribe`, legacy sessions): a
 //! session subscribes to the applications it may read and is told when a refresh changes one of
-//! them, and of nothing else; another user's application, the whole list and the session scope
-//! are refused with clear errors. The cross-replica case (a refresh on another replica, through
-//! Redis) is in `scale_out.rs`.
+//! them, and of nothing else; another user's application and the whole list are refused with
+//! clear errors; in the session scope a subscription follows the caller's own cache. The
+//! cross-replica case (a refresh on another replica, through Redis) is in `scale_out.rs`, the
+//! 2026-07-28 `subscriptions/listen` streams in `protocol_2026.rs`.
 
 // `resources/subscribe` is the legacy (pre-2026-07-28) protocol, which rmcp marks deprecated:
 // it is what these sessions speak.
@@ -28,6 +29,11 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 async fn start(scope: CacheScope) -> (RunningDownstream, RunningHttp) {
+    // Refreshes come from `refresh_cache` in these tests, not from the clock.
+    start_with(scope, Duration::from_secs(3600)).await
+}
+
+async fn start_with(scope: CacheScope, ttl: Duration) -> (RunningDownstream, RunningHttp) {
     let downstream = downstream::serve(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         FirewallStore::seeded(),
@@ -40,10 +46,7 @@ async fn start(scope: CacheScope) -> (RunningDownstream, RunningHttp) {
         downstream_url: Some(downstream.url.clone()),
         cache: CacheSettings {
             scope,
-            // Refreshes come from `refresh_cache` in these tests, not from the clock.
-            cache: CacheConfig::default()
-                .name("firewalls")
-                .ttl(Duration::from_secs(3600)),
+            cache: CacheConfig::default().name("firewalls").ttl(ttl),
             ..CacheSettings::default()
         },
         ..HttpOptions::default()
@@ -191,24 +194,46 @@ async fn a_subscriber_hears_of_changes_to_its_applications_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_session_scope_offers_no_subscriptions() {
-    let (downstream, server) = start(CacheScope::Session).await;
-    let (alice, _updates) = recording_client(&server, "alice").await;
+async fn in_the_session_scope_a_subscription_follows_the_callers_own_cache() {
+    // Each user's cache refreshes on its own clock: a short TTL, no admin refresh.
+    let (downstream, server) = start_with(CacheScope::Session, Duration::from_secs(1)).await;
+    let (alice, mut alice_updates) = recording_client(&server, "alice").await;
+    let (victor, mut victor_updates) = recording_client(&server, "victor").await;
     let capabilities = alice
         .peer_info()
         .and_then(|info| info.capabilities.resources.clone())
         .expect("resources capability");
-    assert_ne!(capabilities.subscribe, Some(true), "{capabilities:?}");
-    let error = alice
+    assert_eq!(capabilities.subscribe, Some(true), "{capabilities:?}");
+    alice
         .subscribe(SubscribeRequestParams::new("cache://firewalls/app-alpha"))
         .await
-        .expect_err("no subscriptions in the session scope");
+        .expect("alice subscribes to her application");
+    victor
+        .subscribe(SubscribeRequestParams::new("cache://firewalls/app-beta"))
+        .await
+        .expect("victor subscribes to his");
+    let error = alice
+        .subscribe(SubscribeRequestParams::new("cache://firewalls/app-beta"))
+        .await
+        .expect_err("not hers");
     let rmcp::ServiceError::McpError(error) = error else {
         panic!("{error:?}");
     };
-    assert_eq!(error.code, ErrorCode::INVALID_REQUEST, "{error:?}");
-    assert!(error.message.contains("session scope"), "{error:?}");
+    assert_eq!(error.code, ErrorCode::RESOURCE_NOT_FOUND, "{error:?}");
+
+    downstream.store.replace("app-alpha", vec![rule("alpha-1")]);
+    assert_eq!(
+        drain(&mut alice_updates, Duration::from_secs(4)).await,
+        vec!["cache://firewalls/app-alpha".to_owned()],
+        "alice's cache refreshed and changed"
+    );
+    assert_eq!(
+        drain(&mut victor_updates, Duration::from_millis(200)).await,
+        Vec::<String>::new(),
+        "victor's cache holds nothing of app-alpha"
+    );
     let _ = alice.cancel().await;
+    let _ = victor.cancel().await;
     server.shutdown().await;
     downstream.shutdown().await;
 }
