@@ -609,9 +609,15 @@ async fn run_http(
     let options = args.http(telemetry)?;
     let insecure = options.insecure_no_data_filter;
     let scope = options.cache.scope;
+    let stateless = options.stateless;
     let running = start_http(options).await?;
     eprintln!(
-        "mcp-patterns-example serving MCP (Streamable HTTP) at {}",
+        "mcp-patterns-example serving MCP (Streamable HTTP{}) at {}",
+        if stateless {
+            ", stateless: no sessions"
+        } else {
+            ""
+        },
         running.mcp_url
     );
     eprintln!(
