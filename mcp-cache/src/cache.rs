@@ -1,4 +1,4 @@
-//! The cache handle, its builder and the read helpers (requirements C3, C4, C11).
+//! The cache handle, its builder and the read helpers.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -157,7 +157,7 @@ impl<T: Send + Sync + 'static> CacheBuilder<T> {
         self
     }
 
-    /// Sets a validation hook (cache corruption guard, requirement C6): data for which it
+    /// Sets a validation hook (cache corruption guard): data for which it
     /// returns `Err(reason)` is never swapped in; the old snapshot stays and the failure is
     /// recorded as [`CacheError::Rejected`]. It runs in the fetch task, under the fetch timeout.
     #[must_use]
@@ -336,7 +336,7 @@ impl<T> Cache<T> {
     }
 
     /// The value for `key`, cloned, or [`CacheError::KeyNotFound`] / [`CacheError::NotReady`]:
-    /// the one-line enrichment helper for tools (requirement C11).
+    /// the one-line enrichment helper for tools.
     ///
     /// ```
     /// # use std::collections::HashMap;
@@ -419,7 +419,7 @@ impl<T> Cache<T> {
     }
 
     /// Age, TTL, staleness, generation, items, last error and failure count, ready to serialize
-    /// (the `cache://meta/health` resource, requirement C8).
+    /// (what the `cache://meta/health` resource serves).
     pub fn health(&self) -> Health {
         Health::of(self)
     }
@@ -458,7 +458,7 @@ pub(crate) fn fresh_for<T>(inner: &Inner<T>, meta: &crate::SnapshotMeta) -> std:
     }
 }
 
-/// Creates the `cache.read` span (O6 attribute names). Spans are disabled cheaply when no
+/// Creates the `cache.read` span (attribute names as mcp-otel's conventions document). Spans are disabled cheaply when no
 /// subscriber wants them.
 fn read_span<T>(name: &str, snapshot: Option<&Snapshot<T>>, hit: Option<bool>) -> tracing::Span {
     let span = tracing::info_span!(

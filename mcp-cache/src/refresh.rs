@@ -1,5 +1,5 @@
-//! Refreshing: the initial fetch policy (C2), single-flight copy-on-write refresh (C4), the
-//! background TTL task (C5) and failure handling (C6).
+//! Refreshing: the initial fetch policy, single-flight copy-on-write refresh, the background
+//! TTL task and failure handling.
 
 use std::any::Any;
 use std::hash::{BuildHasher, RandomState};

@@ -143,7 +143,7 @@ async fn fetch_all(client: &DownstreamClient) -> Result<FirewallData, ExampleErr
         .collect())
 }
 
-/// Fetches only `apps`, one request each, concurrently (C1: a fetch may fan out).
+/// Fetches only `apps`, one request each, concurrently (one fetch may fan out to several downstream calls).
 async fn fetch_apps(
     client: &DownstreamClient,
     apps: &BTreeSet<String>,
