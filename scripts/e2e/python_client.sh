@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # The MCP Python SDK client (a client no one here wrote) against the reference server over
-# Streamable HTTP. Installed by scripts/setup/python-client.sh.
+# Streamable HTTP, in both protocol revisions (scripts/e2e/python_client.py): 2025-11-25
+# (initialize, a session, resources/subscribe) and 2026-07-28 (server/discover, stateless,
+# subscriptions/listen), then 2026-07-28 again against the server started with --stateless.
+# Each pass: 401 without a token, tools and data per caller, resources, a subscription notified
+# after an admin refresh. Installed by scripts/setup/python-client.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/e2e.sh
@@ -11,8 +15,20 @@ if [ ! -x "$python" ]; then
 fi
 log=$(mktemp)
 e2e_start_server "$log"
-"$python" scripts/e2e/python_client.py "$E2E_MCP_URL" "$(e2e_token "$log" ada)" \
-  "$(e2e_token "$log" alice)"
+downstream=$(e2e_downstream_url "$log")
+ada=$(e2e_token "$log" ada)
+alice=$(e2e_token "$log" alice)
+for protocol in 2025-11-25 2026-07-28; do
+  "$python" scripts/e2e/python_client.py --protocol "$protocol" "$E2E_MCP_URL" "$downstream" \
+    "$ada" "$alice"
+done
+
+# --stateless: no sessions at all; the 2026-07-28 client works the same.
+e2e_stop_servers
+log=$(mktemp)
+e2e_start_server "$log" --stateless
+"$python" scripts/e2e/python_client.py --protocol 2026-07-28 --stateless "$E2E_MCP_URL" \
+  "$(e2e_downstream_url "$log")" "$(e2e_token "$log" ada)" "$(e2e_token "$log" alice)"
 
 # The client's trace continues in the server: a client instrumented with
 # openinference-instrumentation-mcp sends its trace context in `params._meta`; the server (with

@@ -59,6 +59,24 @@ e2e_token() {
   return 1
 }
 
+# e2e_downstream_url LOGFILE: prints the URL of the server's built-in demo downstream API from its
+# start-up banner ("  downstream: http://127.0.0.1:PORT (built-in demo API)"), where a suite can
+# change an application's rules (PUT /api/v1/apps/{app}/firewall-rules).
+e2e_downstream_url() {
+  local log=$1 url=""
+  for _ in $(seq 1 100); do
+    url=$(sed -n 's/^  downstream: \(http:\/\/127\.0\.0\.1:[0-9]*\) (built-in demo API)$/\1/p' "$log" | head -n 1)
+    if [ -n "$url" ]; then
+      echo "$url"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "no built-in downstream URL in the server's output:" >&2
+  cat "$log" >&2
+  return 1
+}
+
 e2e_stop_servers() {
   local pid
   for pid in "${E2E_SERVER_PIDS[@]}"; do
