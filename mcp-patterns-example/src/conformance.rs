@@ -7,16 +7,22 @@
 //! against it by offering that surface. It lives here, behind a flag, so the reference server
 //! itself offers only its firewall tools. `docs/conformance.md` lists the scenarios and results.
 //!
-//! One [`ConformanceServer`] serves one MCP session: the log level a client sets and the
-//! resources it subscribes to are per session, as the protocol defines them.
+//! One [`ConformanceServer`] serves one MCP session (protocol 2025-11-25) or one request
+//! (2026-07-28, stateless): the log level a client sets and the resources it subscribes to are
+//! per session, as the protocol defines them. What outlives a session — the announcements of
+//! list changes to `subscriptions/listen` streams and the key that seals `requestState` — is
+//! shared by every [`ConformanceServer`] made with [`ConformanceServer::for_new_session`].
 
-// Logging, sampling and `resources/subscribe` are deprecated by SEP-2577 (protocol 2026-07-28),
-// but the suite's scenarios target 2025-11-25, where they are current; the fixture must use them.
+// Logging, sampling, roots and `resources/subscribe` are deprecated by SEP-2577 (protocol
+// 2026-07-28), but the suite's 2025-11-25 scenarios call them and its 2026-07-28 scenarios ask
+// for sampling and roots through input requests; the fixture must use them.
 #![allow(deprecated)]
 
+mod changes;
 mod content;
 mod elicitation;
 mod error;
+mod mrtr;
 mod polling;
 mod prompts;
 mod resources;
@@ -29,12 +35,14 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
     GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
-    LoggingMessageNotificationParam, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestParams, UnsubscribeRequestParams,
+    LoggingMessageNotificationParam, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
+    UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
-use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
+use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use tokio::sync::broadcast;
 
 pub use error::FixtureError;
 pub use polling::PollingSessionManager;
@@ -47,49 +55,111 @@ pub const SERVER_NAME: &str = "mcp-patterns-example-conformance";
 const LOGGER: &str = "conformance-fixture";
 
 /// The MCP handler of the conformance fixture; one per session.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ConformanceServer {
     state: Arc<SessionState>,
+    shared: Arc<Shared>,
 }
 
 /// What a session changes: its log level and its resource subscriptions.
 ///
-/// Both sit behind a `std` mutex held only for a copy or an insert, never across an `.await`.
+/// Each sits behind a `std` mutex held only for a copy, an insert or a take, never across an
+/// `.await`.
 #[derive(Debug, Default)]
 struct SessionState {
     /// The minimum level the client asked for with `logging/setLevel`; `None` sends every level.
     log_level: Mutex<Option<LoggingLevel>>,
     /// URIs the client subscribed to with `resources/subscribe`.
     subscriptions: Mutex<std::collections::BTreeSet<String>>,
+    /// The list-change receiver of a `subscriptions/listen` request, subscribed when rmcp asks
+    /// for the accepted filter (before it acknowledges the stream) and taken by
+    /// [`ServerHandler::listen`]: a change announced right after the acknowledgement is not lost.
+    pending_listen: Mutex<Option<broadcast::Receiver<changes::ListChange>>>,
+}
+
+/// What all sessions of one fixture server share.
+#[derive(Debug)]
+struct Shared {
+    /// Announces tool and prompt list changes to every open `subscriptions/listen` stream.
+    changes: changes::ListChanges,
+    /// Seals and opens the `requestState` of multi round-trip requests.
+    request_state: mrtr::StateCodec,
+}
+
+impl Default for ConformanceServer {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ConformanceServer {
-    /// A fixture for one new session: no log level set, no subscriptions.
+    /// A fixture server with its first session: no log level set, no subscriptions, a fresh
+    /// `requestState` key.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            state: Arc::default(),
+            shared: Arc::new(Shared {
+                changes: changes::ListChanges::new(),
+                request_state: mrtr::StateCodec::random(),
+            }),
+        }
     }
 
-    /// Whether a message at `level` passes the level the client set (all pass until it sets one).
-    fn log_enabled(&self, level: LoggingLevel) -> bool {
-        let minimum = *self
-            .state
-            .log_level
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        minimum.is_none_or(|minimum| severity(level) >= severity(minimum))
+    /// A fixture for another session (or stateless request) of the same server: fresh session
+    /// state, the same list-change announcements and `requestState` key.
+    #[must_use]
+    pub fn for_new_session(&self) -> Self {
+        Self {
+            state: Arc::default(),
+            shared: self.shared.clone(),
+        }
     }
 
-    /// Sends `message` as a `notifications/message` at `level`, unless the client's level
+    /// Whether a message at `level` reaches the caller of `context`.
+    ///
+    /// A 2026-07-28 request asks for log messages in its own `_meta` (`logLevel`) and gets none
+    /// without it; a 2025-11-25 session gets every level until it calls `logging/setLevel`.
+    fn log_enabled(&self, context: &RequestContext<RoleServer>, level: LoggingLevel) -> bool {
+        let minimum = if is_stateless_request(context) {
+            match context.meta.log_level() {
+                Some(minimum) => Some(minimum),
+                None => return false,
+            }
+        } else {
+            *self
+                .state
+                .log_level
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        passes(minimum, level)
+    }
+
+    /// Sends `message` as a `notifications/message` at `level`, unless the caller's level
     /// filters it out. A client that has gone away is not an error of the caller.
-    async fn log(&self, peer: &Peer<RoleServer>, level: LoggingLevel, message: &str) {
-        if !self.log_enabled(level) {
+    async fn log(&self, context: &RequestContext<RoleServer>, level: LoggingLevel, message: &str) {
+        if !self.log_enabled(context, level) {
             return;
         }
         let param = LoggingMessageNotificationParam::new(level, message.into()).with_logger(LOGGER);
-        if let Err(error) = peer.notify_logging_message(param).await {
+        if let Err(error) = context.peer.notify_logging_message(param).await {
             tracing::debug!(%error, "log notification not delivered");
         }
     }
+}
+
+/// Whether the request of `context` follows protocol 2026-07-28 or later: it names its version
+/// in `_meta` and belongs to no session.
+fn is_stateless_request(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .meta
+        .protocol_version()
+        .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+}
+
+/// Whether a message at `level` passes `minimum` (everything passes `None`).
+fn passes(minimum: Option<LoggingLevel>, level: LoggingLevel) -> bool {
+    minimum.is_none_or(|minimum| severity(level) >= severity(minimum))
 }
 
 /// RFC 5424 order of the MCP log levels, `debug` lowest.
@@ -111,9 +181,11 @@ impl ServerHandler for ConformanceServer {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_tool_list_changed()
                 .enable_resources()
                 .enable_resources_subscribe()
                 .enable_prompts()
+                .enable_prompts_list_changed()
                 .enable_logging()
                 .enable_completions()
                 .build(),
@@ -133,15 +205,27 @@ impl ServerHandler for ConformanceServer {
         Ok(ListToolsResult::with_all_items(tools::list()))
     }
 
+    /// The tool `name`, for rmcp's check of `Mcp-Param-*` headers against the arguments.
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        tools::list().into_iter().find(|tool| tool.name == name)
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        tools::call(self, request, context)
-            .await
-            .map(CallToolResponse::from)
-            .map_err(FixtureError::into_error_data)
+        let name = request.name.as_ref();
+        let response = if let Some(flow) = mrtr::tool_flow(name) {
+            mrtr::call_tool(&self.shared.request_state, flow, &request, &context)
+        } else if let Some(change) = changes::trigger(name) {
+            Ok(changes::announce(self, change, &context).await.into())
+        } else {
+            tools::call(self, request, context)
+                .await
+                .map(CallToolResponse::from)
+        };
+        response.map_err(FixtureError::into_error_data)
     }
 
     async fn list_resources(
@@ -184,8 +268,33 @@ impl ServerHandler for ConformanceServer {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(request.uri.clone());
         let message = format!("Subscribed to resource: {}", request.uri);
-        self.log(&context.peer, LoggingLevel::Info, &message).await;
+        self.log(&context, LoggingLevel::Info, &message).await;
         Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // rmcp acknowledges the stream right after this: subscribe now, so that a change
+        // announced once the client has read the acknowledgement reaches the stream.
+        *self
+            .state
+            .pending_listen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(self.shared.changes.subscribe());
+        Some(changes::accepted_filter(requested))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let pending = self
+            .state
+            .pending_listen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let receiver = pending.unwrap_or_else(|| self.shared.changes.subscribe());
+        changes::listen(context, receiver).await
     }
 
     async fn unsubscribe(
@@ -204,7 +313,7 @@ impl ServerHandler for ConformanceServer {
         } else {
             format!("Not subscribed to resource: {}", request.uri)
         };
-        self.log(&context.peer, LoggingLevel::Info, &message).await;
+        self.log(&context, LoggingLevel::Info, &message).await;
         Ok(())
     }
 
@@ -219,11 +328,14 @@ impl ServerHandler for ConformanceServer {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        prompts::get(&request.name, request.arguments.as_ref())
-            .map(GetPromptResponse::from)
-            .map_err(FixtureError::into_error_data)
+        let response = if let Some(flow) = mrtr::prompt_flow(&request.name) {
+            mrtr::get_prompt(&self.shared.request_state, flow, &request, &context)
+        } else {
+            prompts::get(&request.name, request.arguments.as_ref()).map(GetPromptResponse::from)
+        };
+        response.map_err(FixtureError::into_error_data)
     }
 
     async fn complete(
@@ -245,7 +357,7 @@ impl ServerHandler for ConformanceServer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(request.level);
         let message = format!("Log level set to: {}", level_name(request.level));
-        self.log(&context.peer, LoggingLevel::Info, &message).await;
+        self.log(&context, LoggingLevel::Info, &message).await;
         Ok(())
     }
 }
@@ -270,14 +382,23 @@ mod tests {
 
     #[test]
     fn log_level_filters_lower_severities_only() {
-        let server = ConformanceServer::new();
-        assert!(
-            server.log_enabled(LoggingLevel::Debug),
-            "no level set: all pass"
-        );
-        *server.state.log_level.lock().unwrap() = Some(LoggingLevel::Warning);
-        assert!(!server.log_enabled(LoggingLevel::Info));
-        assert!(server.log_enabled(LoggingLevel::Warning));
-        assert!(server.log_enabled(LoggingLevel::Emergency));
+        assert!(passes(None, LoggingLevel::Debug), "no level set: all pass");
+        let warning = Some(LoggingLevel::Warning);
+        assert!(!passes(warning, LoggingLevel::Info));
+        assert!(passes(warning, LoggingLevel::Warning));
+        assert!(passes(warning, LoggingLevel::Emergency));
+    }
+
+    #[test]
+    fn sessions_share_announcements_not_state() {
+        let first = ConformanceServer::new();
+        *first.state.log_level.lock().unwrap() = Some(LoggingLevel::Error);
+        let second = first.for_new_session();
+        assert!(second.state.log_level.lock().unwrap().is_none());
+        assert!(Arc::ptr_eq(&first.shared, &second.shared));
+        assert!(!Arc::ptr_eq(
+            &first.shared,
+            &ConformanceServer::new().shared
+        ));
     }
 }

@@ -1,6 +1,7 @@
 //! Errors of the conformance fixture and their MCP form.
 
 use rmcp::ErrorData;
+use rmcp::model::ClientCapabilities;
 use rmcp::service::ServiceError;
 
 /// A request the conformance fixture cannot answer.
@@ -49,6 +50,38 @@ pub enum FixtureError {
         #[source]
         source: ServiceError,
     },
+    /// The request needs client capabilities its `clientCapabilities` do not declare.
+    #[error("this request needs the client capability {names}, which it did not declare")]
+    MissingClientCapability {
+        /// The missing capabilities, comma-separated.
+        names: String,
+        /// The same as a `ClientCapabilities` object (the error's `requiredCapabilities`).
+        required: Box<ClientCapabilities>,
+    },
+    /// An `inputResponses` entry is not the result its input request is answered with.
+    #[error("inputResponses.{key} is not a {method} result: {source}")]
+    InvalidInputResponse {
+        /// The input-request key.
+        key: String,
+        /// The method of the input request.
+        method: &'static str,
+        /// What serde found wrong.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A `requestState` that is missing, altered, forged, expired or of another request.
+    #[error("requestState rejected: {reason}")]
+    RequestState {
+        /// Why.
+        reason: String,
+    },
+    /// A `requestState` could not be sealed (a bug in the fixture, not in the request).
+    #[error("cannot seal the requestState: {source}")]
+    SealState {
+        /// The signing error.
+        #[source]
+        source: jsonwebtoken::errors::Error,
+    },
     /// A fixture schema does not fit rmcp's model (a bug in the fixture, not in the request).
     #[error("fixture schema '{name}' is invalid: {source}")]
     Schema {
@@ -61,19 +94,28 @@ pub enum FixtureError {
 }
 
 impl FixtureError {
-    /// The JSON-RPC error the client receives: unknown names and bad arguments are invalid
-    /// params, a missing resource is resource-not-found, the rest are internal errors.
+    /// The JSON-RPC error the client receives: unknown names, bad arguments, bad input
+    /// responses and bad request states are invalid params, a missing resource is
+    /// resource-not-found, a missing client capability is MissingRequiredClientCapability
+    /// (-32021, HTTP 400), the rest are internal errors.
     pub fn into_error_data(self) -> ErrorData {
         let message = self.to_string();
         match self {
             Self::UnknownTool { .. }
             | Self::UnknownPrompt { .. }
             | Self::UnknownCompletion { .. }
-            | Self::InvalidArguments { .. } => ErrorData::invalid_params(message, None),
+            | Self::InvalidArguments { .. }
+            | Self::InvalidInputResponse { .. }
+            | Self::RequestState { .. } => ErrorData::invalid_params(message, None),
             Self::UnknownResource { uri } => {
                 ErrorData::resource_not_found(message, Some(serde_json::json!({ "uri": uri })))
             }
-            Self::ClientRequest { .. } | Self::Schema { .. } => {
+            Self::MissingClientCapability { required, .. } => {
+                let mut error = ErrorData::missing_required_client_capability(*required);
+                error.message = message.into();
+                error
+            }
+            Self::ClientRequest { .. } | Self::SealState { .. } | Self::Schema { .. } => {
                 ErrorData::internal_error(message, None)
             }
         }

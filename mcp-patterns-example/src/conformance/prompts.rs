@@ -6,22 +6,22 @@ use rmcp::model::{
 };
 use serde::Deserialize;
 
-use super::FixtureError;
 use super::content::PNG_1X1_BASE64;
+use super::{FixtureError, mrtr};
 
 /// What `completion/complete` offers for the arguments of `test_prompt_with_arguments`.
 const ARGUMENT_SUGGESTIONS: [&str; 5] = ["paris", "park", "party", "test-value", "testing"];
 /// What `completion/complete` offers for `{id}` of the resource template.
 const TEMPLATE_ID_SUGGESTIONS: [&str; 4] = ["1", "2", "3", "123"];
 
-/// Every prompt the fixture offers.
+/// Every prompt the fixture offers, the multi round-trip one ([`mrtr`]) included.
 pub(super) fn list() -> Vec<Prompt> {
     let required = |name: &str, description: &str| {
         PromptArgument::new(name)
             .with_description(description)
             .with_required(true)
     };
-    vec![
+    let mut prompts = vec![
         Prompt::new(
             "test_simple_prompt",
             Some("A simple prompt without arguments"),
@@ -52,7 +52,9 @@ pub(super) fn list() -> Vec<Prompt> {
             None,
         )
         .with_title("Prompt With Image"),
-    ]
+    ];
+    prompts.extend(mrtr::prompts());
+    prompts
 }
 
 /// Arguments of `test_prompt_with_arguments`.

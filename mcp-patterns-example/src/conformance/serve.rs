@@ -30,7 +30,7 @@ impl RunningConformance {
 }
 
 /// Starts the conformance fixture on Streamable HTTP at `http://{bind}:{port}/mcp`, one fresh
-/// [`ConformanceServer`] per session. `options.downstream_url` is ignored: the fixture has no
+/// [`ConformanceServer`] per session (2025-11-25) or request (2026-07-28). `options.downstream_url` is ignored: the fixture has no
 /// downstream. Host headers are checked as for the firewall server (loopback names only when
 /// bound to loopback), which is what the suite's DNS-rebinding scenario expects.
 pub async fn start_conformance_http(
@@ -43,9 +43,12 @@ pub async fn start_conformance_http(
     if !options.bind.is_loopback() {
         config = config.disable_allowed_hosts();
     }
+    // One fixture server: every session (and every stateless request) gets fresh session state
+    // but shares its list-change announcements and `requestState` key.
+    let fixture = ConformanceServer::new();
     let service: StreamableHttpService<ConformanceServer, PollingSessionManager> =
         StreamableHttpService::new(
-            || Ok(ConformanceServer::new()),
+            move || Ok(fixture.for_new_session()),
             Arc::new(PollingSessionManager::new([RECONNECTION_TOOL])),
             config,
         );

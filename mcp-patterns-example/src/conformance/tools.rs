@@ -1,5 +1,7 @@
 //! The fixture's tools: one per content type, plus logging, progress, errors, sampling,
-//! elicitation, SSE polling and a JSON Schema 2020-12 input schema.
+//! elicitation, SSE polling, a JSON Schema 2020-12 input schema and an argument mirrored in an
+//! `Mcp-Param-*` header; with the multi round-trip tools ([`super::mrtr`]) and the list-change
+//! triggers ([`super::changes`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,12 +16,16 @@ use rmcp::service::{ElicitationMode, RequestContext};
 use rmcp::{Peer, RoleServer};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::content::{PNG_1X1_BASE64, WAV_BASE64};
-use super::{ConformanceServer, FixtureError, elicitation};
+use super::{ConformanceServer, FixtureError, changes, elicitation, mrtr};
 
 /// Tool whose POST stream [`super::PollingSessionManager`] closes mid-call (SEP-1699).
 pub(super) const RECONNECTION_TOOL: &str = "test_reconnection";
+
+/// Tool whose `region` argument travels in the `Mcp-Param-Region` header too (SEP-2243).
+const CUSTOM_HEADER_TOOL: &str = "test_custom_header";
 
 /// Pause between the notifications of the logging and progress tools.
 const STEP: Duration = Duration::from_millis(50);
@@ -28,7 +34,7 @@ const STEP: Duration = Duration::from_millis(50);
 #[allow(clippy::too_many_lines)]
 pub(super) fn list() -> Vec<Tool> {
     let no_arguments = || Arc::new(object!({ "type": "object", "properties": {} }));
-    vec![
+    let mut tools = vec![
         Tool::new("test_simple_text", "Returns one text block", no_arguments()),
         Tool::new(
             "test_image_content",
@@ -53,6 +59,12 @@ pub(super) fn list() -> Vec<Tool> {
         Tool::new(
             "test_tool_with_logging",
             "Sends three info log notifications while it runs",
+            no_arguments(),
+        ),
+        Tool::new(
+            "test_logging_tool",
+            "Sends one info log notification: in protocol 2026-07-28 only when the request asks \
+             for a log level in its _meta",
             no_arguments(),
         ),
         Tool::new(
@@ -105,12 +117,14 @@ pub(super) fn list() -> Vec<Tool> {
         ),
         Tool::new(
             "json_schema_2020_12_tool",
-            "Tool whose input schema uses JSON Schema 2020-12 keywords (SEP-1613)",
+            "Tool whose input schema uses JSON Schema 2020-12 keywords: $schema, $defs with an \
+             $anchor, $ref, allOf/anyOf, if/then/else (SEP-1613, SEP-2106)",
             Arc::new(object!({
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
                 "type": "object",
                 "$defs": {
                     "address": {
+                        "$anchor": "addressDef",
                         "type": "object",
                         "properties": {
                             "street": { "type": "string" },
@@ -120,12 +134,41 @@ pub(super) fn list() -> Vec<Tool> {
                 },
                 "properties": {
                     "name": { "type": "string" },
-                    "address": { "$ref": "#/$defs/address" }
+                    "address": { "$ref": "#/$defs/address" },
+                    "contactMethod": { "type": "string", "enum": ["phone", "email"] },
+                    "phone": { "type": "string" },
+                    "email": { "type": "string" }
                 },
+                "allOf": [{ "anyOf": [{ "required": ["phone"] }, { "required": ["email"] }] }],
+                "if": {
+                    "properties": { "contactMethod": { "const": "phone" } },
+                    "required": ["contactMethod"]
+                },
+                "then": { "required": ["phone"] },
+                "else": { "required": ["email"] },
                 "additionalProperties": false
             })),
         ),
-    ]
+        Tool::new(
+            CUSTOM_HEADER_TOOL,
+            "Echoes its region argument, which the client also sends in the Mcp-Param-Region \
+             header; the server refuses a request whose header and argument differ (SEP-2243)",
+            Arc::new(object!({
+                "type": "object",
+                "properties": {
+                    "region": {
+                        "type": "string",
+                        "description": "The region, mirrored in the Mcp-Param-Region header",
+                        "x-mcp-header": "Region"
+                    }
+                },
+                "required": ["region"]
+            })),
+        ),
+    ];
+    tools.extend(mrtr::tools());
+    tools.extend(changes::tools());
+    tools
 }
 
 /// Runs the tool `request` names.
@@ -157,7 +200,15 @@ pub(super) async fn call(
                 .with_mime_type("application/json"),
             ),
         ]),
-        "test_tool_with_logging" => with_logging(server, &context.peer).await,
+        "test_tool_with_logging" => with_logging(server, &context).await,
+        "test_logging_tool" => {
+            server
+                .log(&context, LoggingLevel::Info, "test_logging_tool was called")
+                .await;
+            success(ContentBlock::text(
+                "Logged at info, if the caller asked for it",
+            ))
+        }
         "test_tool_with_progress" => with_progress(&context).await,
         "test_error_handling" => CallToolResult::error(vec![ContentBlock::text(
             "This tool intentionally returns an error for testing",
@@ -203,10 +254,19 @@ pub(super) async fn call(
         }
         "json_schema_2020_12_tool" => {
             let args: SchemaToolArgs = parse_arguments(name, arguments)?;
+            args.check()
+                .map_err(|reason| FixtureError::InvalidArguments {
+                    name: name.to_owned(),
+                    source: serde::de::Error::custom(reason),
+                })?;
             let echoed = serde_json::to_string(&args.echo()).unwrap_or_default();
             success(ContentBlock::text(format!(
                 "JSON Schema 2020-12 tool called with: {echoed}"
             )))
+        }
+        CUSTOM_HEADER_TOOL => {
+            let RegionArgs { region } = parse_arguments(name, arguments)?;
+            success(ContentBlock::text(format!("Region: {region}")))
         }
         _ => {
             return Err(FixtureError::UnknownTool {
@@ -245,12 +305,28 @@ struct ElicitationArgs {
     message: String,
 }
 
+/// Arguments of `test_custom_header`.
+#[derive(Debug, Deserialize)]
+struct RegionArgs {
+    region: String,
+}
+
 /// Arguments of `json_schema_2020_12_tool`, as its schema defines them (no others allowed).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SchemaToolArgs {
     name: Option<String>,
     address: Option<Address>,
+    contact_method: Option<ContactMethod>,
+    phone: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ContactMethod {
+    Phone,
+    Email,
 }
 
 #[derive(Debug, Deserialize)]
@@ -261,29 +337,54 @@ struct Address {
 }
 
 impl SchemaToolArgs {
-    fn echo(&self) -> serde_json::Value {
+    /// The schema's `allOf` (a phone or an email) and `if`/`then`/`else` (the contact method
+    /// given must be there; without one, an email).
+    fn check(&self) -> Result<(), &'static str> {
+        if self.phone.is_none() && self.email.is_none() {
+            return Err("one of phone and email is required");
+        }
+        match self.contact_method {
+            Some(ContactMethod::Phone) if self.phone.is_none() => {
+                Err("contactMethod phone requires phone")
+            }
+            Some(ContactMethod::Phone) => Ok(()),
+            _ if self.email.is_none() => Err("email is required unless contactMethod is phone"),
+            _ => Ok(()),
+        }
+    }
+
+    fn echo(&self) -> Value {
         serde_json::json!({
             "name": self.name,
             "address": self.address.as_ref().map(|a| serde_json::json!({
                 "street": a.street,
                 "city": a.city,
             })),
+            "contactMethod": self.contact_method.map(|method| match method {
+                ContactMethod::Phone => "phone",
+                ContactMethod::Email => "email",
+            }),
+            "phone": self.phone,
+            "email": self.email,
         })
     }
 }
 
 /// Three info log notifications, 50 ms apart.
-async fn with_logging(server: &ConformanceServer, peer: &Peer<RoleServer>) -> CallToolResult {
+async fn with_logging(
+    server: &ConformanceServer,
+    context: &RequestContext<RoleServer>,
+) -> CallToolResult {
     server
-        .log(peer, LoggingLevel::Info, "Tool execution started")
+        .log(context, LoggingLevel::Info, "Tool execution started")
         .await;
     tokio::time::sleep(STEP).await;
     server
-        .log(peer, LoggingLevel::Info, "Tool processing data")
+        .log(context, LoggingLevel::Info, "Tool processing data")
         .await;
     tokio::time::sleep(STEP).await;
     server
-        .log(peer, LoggingLevel::Info, "Tool execution completed")
+        .log(context, LoggingLevel::Info, "Tool execution completed")
         .await;
     success(ContentBlock::text(
         "Tool with logging executed successfully",
@@ -383,4 +484,69 @@ async fn elicit(
     Ok(success(ContentBlock::text(format!(
         "{label}: action={action}, content={content}"
     ))))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn schema_args(arguments: Value) -> SchemaToolArgs {
+        serde_json::from_value(arguments).expect("arguments fit the schema's properties")
+    }
+
+    /// The call-time checks agree with the schema's `allOf` and `if`/`then`/`else`.
+    #[test]
+    fn schema_tool_checks_composition_and_conditionals() {
+        assert!(
+            schema_args(json!({ "email": "a@example.com" }))
+                .check()
+                .is_ok()
+        );
+        assert!(
+            schema_args(json!({ "contactMethod": "phone", "phone": "123" }))
+                .check()
+                .is_ok()
+        );
+        assert!(
+            schema_args(json!({})).check().is_err(),
+            "neither phone nor email"
+        );
+        assert!(
+            schema_args(json!({ "contactMethod": "phone", "email": "a@example.com" }))
+                .check()
+                .is_err(),
+            "phone chosen, none given"
+        );
+        assert!(
+            schema_args(json!({ "phone": "123" })).check().is_err(),
+            "no method: email required"
+        );
+        assert!(
+            serde_json::from_value::<SchemaToolArgs>(json!({ "fax": "1" })).is_err(),
+            "additionalProperties: false"
+        );
+    }
+
+    #[test]
+    fn tool_names_are_unique_and_the_header_tool_is_annotated() {
+        let tools = list();
+        for tool in &tools {
+            assert_eq!(
+                tools.iter().filter(|t| t.name == tool.name).count(),
+                1,
+                "{} listed twice",
+                tool.name
+            );
+        }
+        let header_tool = tools
+            .iter()
+            .find(|tool| tool.name == CUSTOM_HEADER_TOOL)
+            .expect("listed");
+        assert_eq!(
+            header_tool.input_schema["properties"]["region"]["x-mcp-header"],
+            "Region"
+        );
+    }
 }
