@@ -8,15 +8,13 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use common::{call, demo_token};
-use mcp_cache::CacheConfig;
-use mcp_patterns_example::data::{CacheScope, CacheSettings};
-use mcp_patterns_example::downstream::{self, FirewallStore, RunningDownstream};
+use mcp_patterns_example::RunningHttp;
+use mcp_patterns_example::data::CacheScope;
+use mcp_patterns_example::downstream::RunningDownstream;
 use mcp_patterns_example::model::{Action, Direction, FirewallRule};
-use mcp_patterns_example::{HttpOptions, RunningHttp, start_http};
 use rmcp::ServiceExt as _;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -30,30 +28,7 @@ const BETA: &str = "cache://firewalls/app-beta";
 const TTL: Duration = Duration::from_secs(2);
 
 async fn start(scope: CacheScope, stateless: bool) -> (RunningDownstream, RunningHttp) {
-    let downstream = downstream::serve(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        FirewallStore::seeded(),
-    )
-    .await
-    .expect("downstream");
-    let server = start_http(HttpOptions {
-        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        port: 0,
-        downstream_url: Some(downstream.url.clone()),
-        cache: CacheSettings {
-            scope,
-            cache: CacheConfig::default()
-                .name("firewalls")
-                .ttl(TTL)
-                .jitter(Duration::ZERO),
-            ..CacheSettings::default()
-        },
-        stateless,
-        ..HttpOptions::default()
-    })
-    .await
-    .expect("server");
-    (downstream, server)
+    common::start_over_downstream(scope, TTL, stateless).await
 }
 
 /// A 2026-07-28 request as `user`, with the `Mcp-Method`/`Mcp-Name` routing headers.

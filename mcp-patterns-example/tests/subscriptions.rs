@@ -11,15 +11,13 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use common::{Recorder, call, demo_token};
-use mcp_cache::CacheConfig;
-use mcp_patterns_example::data::{CacheScope, CacheSettings};
-use mcp_patterns_example::downstream::{self, FirewallStore, RunningDownstream};
+use mcp_patterns_example::RunningHttp;
+use mcp_patterns_example::data::CacheScope;
+use mcp_patterns_example::downstream::RunningDownstream;
 use mcp_patterns_example::model::{Action, Direction, FirewallRule};
-use mcp_patterns_example::{HttpOptions, RunningHttp, start_http};
 use rmcp::model::{ErrorCode, SubscribeRequestParams, UnsubscribeRequestParams};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -34,26 +32,7 @@ async fn start(scope: CacheScope) -> (RunningDownstream, RunningHttp) {
 }
 
 async fn start_with(scope: CacheScope, ttl: Duration) -> (RunningDownstream, RunningHttp) {
-    let downstream = downstream::serve(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        FirewallStore::seeded(),
-    )
-    .await
-    .expect("downstream");
-    let server = start_http(HttpOptions {
-        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        port: 0,
-        downstream_url: Some(downstream.url.clone()),
-        cache: CacheSettings {
-            scope,
-            cache: CacheConfig::default().name("firewalls").ttl(ttl),
-            ..CacheSettings::default()
-        },
-        ..HttpOptions::default()
-    })
-    .await
-    .expect("server");
-    (downstream, server)
+    common::start_over_downstream(scope, ttl, false).await
 }
 
 async fn recording_client(

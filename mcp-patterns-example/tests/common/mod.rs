@@ -107,3 +107,43 @@ pub fn demo_token(server: &mcp_patterns_example::RunningHttp, name: &str) -> Str
         .find(|(user, _)| user.subject == name)
         .map_or_else(|| panic!("no demo user {name}"), |(_, token)| token.clone())
 }
+
+/// A seeded demo downstream on a free loopback port, and the reference server (development
+/// issuer, defaults otherwise) over it with `scope`, cache TTL `ttl` (no jitter) and
+/// `stateless`. Both stop when the test calls their `shutdown`.
+pub async fn start_over_downstream(
+    scope: mcp_patterns_example::data::CacheScope,
+    ttl: std::time::Duration,
+    stateless: bool,
+) -> (
+    mcp_patterns_example::downstream::RunningDownstream,
+    mcp_patterns_example::RunningHttp,
+) {
+    use mcp_patterns_example::data::CacheSettings;
+    use mcp_patterns_example::downstream::{self, FirewallStore};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let downstream = downstream::serve(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        FirewallStore::seeded(),
+    )
+    .await
+    .expect("downstream");
+    let server = mcp_patterns_example::start_http(mcp_patterns_example::HttpOptions {
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port: 0,
+        downstream_url: Some(downstream.url.clone()),
+        cache: CacheSettings {
+            scope,
+            cache: mcp_cache::CacheConfig::default()
+                .name("firewalls")
+                .ttl(ttl)
+                .jitter(std::time::Duration::ZERO),
+            ..CacheSettings::default()
+        },
+        stateless,
+        ..mcp_patterns_example::HttpOptions::default()
+    })
+    .await
+    .expect("server");
+    (downstream, server)
+}
