@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | `server` | one snapshot of every application, shared | one bulk call per TTL | filtered at tool time |
 //! | `session` | one snapshot per user with only their applications | one call per entitled app, per user, per TTL | by construction: nothing else is in the user's cache |
-//! | `hybrid` | the shared snapshot plus a per-user index of entitled applications | one bulk call per TTL | reads go through the user's index |
+//! | `hybrid` | the shared snapshot plus a per-user overlay: the user's own change requests, fetched with their identity | one bulk call per TTL, plus one per-user call per user per overlay TTL | filtered at tool time, the overlay holds only the user's own data |
 //!
 //! `docs/cache-scopes.md` compares them with measured figures.
 
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::ExampleError;
 use crate::access::Caller;
 use crate::downstream::DownstreamClient;
-use crate::model::AppFirewall;
+use crate::model::{AppFirewall, ChangeRequest};
 
 /// The cached data: application name → its rules.
 pub type FirewallData = BTreeMap<String, AppFirewall>;
@@ -35,7 +35,8 @@ pub enum CacheScope {
     Server,
     /// One cache per user, holding only that user's entitled applications.
     Session,
-    /// One shared cache plus a small per-user overlay (the user's entitled application index).
+    /// One shared cache plus a small per-user overlay: the user's own change requests, fetched
+    /// from the downstream with the user's identity and refreshed on their own TTL.
     Hybrid,
 }
 
@@ -74,6 +75,9 @@ pub struct CacheSettings {
     pub max_users: usize,
     /// Per-user caches unused this long are dropped.
     pub idle_timeout: Duration,
+    /// How long a user's overlay (hybrid scope: their change requests) stays fresh before its
+    /// background refresh; the per-user caches of the session scope use `cache`'s TTL.
+    pub overlay_ttl: Duration,
     /// Share the shared cache's refreshes (server scope, and the base of the hybrid scope) with
     /// the other replicas through the Redis at this URL (`--redis-url`): per TTL one replica
     /// fetches from the downstream and the others load its snapshot. See docs/scale-out.md.
@@ -98,10 +102,18 @@ impl Default for CacheSettings {
                 .initial_fetch(default_initial_fetch()),
             max_users: 1024,
             idle_timeout: Duration::from_secs(15 * 60),
+            overlay_ttl: DEFAULT_OVERLAY_TTL,
             redis_url: None,
         }
     }
 }
+
+/// The default [`CacheSettings::overlay_ttl`].
+pub const DEFAULT_OVERLAY_TTL: Duration = Duration::from_secs(30);
+
+/// A user's overlay in the hybrid scope: their own change requests, for the applications they
+/// may read.
+pub type UserOverlay = Vec<ChangeRequest>;
 
 /// The default start-up policy: retry with backoff for up to 20 s.
 pub fn default_initial_fetch() -> InitialFetch {
@@ -131,7 +143,7 @@ pub enum FirewallCache {
     /// `--cache-scope session`.
     Session(CacheRegistry<UserKey, FirewallData>),
     /// `--cache-scope hybrid`.
-    Hybrid(Hybrid<UserKey, FirewallData, BTreeSet<String>>),
+    Hybrid(Hybrid<UserKey, FirewallData, UserOverlay>),
 }
 
 async fn fetch_all(client: &DownstreamClient) -> Result<FirewallData, ExampleError> {
@@ -155,6 +167,20 @@ async fn fetch_apps(
         .flatten()
         .map(|app| (app.app_name.clone(), app))
         .collect())
+}
+
+/// The overlay of `key`'s user: their change requests from the downstream, asked for with
+/// their identity, kept only for the applications they may read (the downstream answers per
+/// user, the entitlements are this server's).
+async fn fetch_overlay(
+    client: &DownstreamClient,
+    key: &UserKey,
+) -> Result<UserOverlay, ExampleError> {
+    let mut requests = client.change_requests(&key.subject).await?;
+    if let Some(apps) = &key.apps {
+        requests.retain(|request| apps.contains(&request.app_name));
+    }
+    Ok(requests)
 }
 
 impl FirewallCache {
@@ -221,11 +247,12 @@ impl FirewallCache {
             }
             CacheScope::Hybrid => {
                 let base = shared().build().await.map_err(initial_fetch)?;
+                let client = client.clone();
                 let overlays = CacheRegistry::from_fn(
-                    registry.cache(per_user.name("firewalls-index")),
-                    |key: UserKey| async move {
-                        // The user's index; `None` (all apps) is the empty set plus `all`.
-                        Ok::<_, std::convert::Infallible>(key.apps.unwrap_or_default())
+                    registry.cache(per_user.name("firewalls-overlay").ttl(settings.overlay_ttl)),
+                    move |key: UserKey| {
+                        let client = client.clone();
+                        async move { fetch_overlay(&client, &key).await }
                     },
                 );
                 Self::Hybrid(Hybrid::new(base, overlays))
@@ -276,10 +303,10 @@ impl FirewallCache {
             }
             Self::Hybrid(hybrid) => {
                 let key = UserKey::of(caller);
-                let all = key.apps.is_none();
-                let view = hybrid.view(&key).await?;
-                let allowed = (!all).then(|| view.overlay().data().clone());
-                CallerView::new(hybrid.base().clone(), allowed)
+                let overlay = hybrid.overlays().get(&key).await?;
+                let mut view = CallerView::new(hybrid.base().clone(), key.apps)?;
+                view.overlay = Some(overlay);
+                Ok(view)
             }
         }
     }
@@ -339,6 +366,8 @@ pub struct CallerView {
     cache: Cache<FirewallData>,
     /// `None`: everything in the snapshot.
     allowed: Option<BTreeSet<String>>,
+    /// The caller's overlay (hybrid scope).
+    overlay: Option<Cache<UserOverlay>>,
 }
 
 impl CallerView {
@@ -350,7 +379,11 @@ impl CallerView {
             // Counted as a not-ready read, answered with "data not available yet".
             cache.snapshot()?;
         }
-        Ok(Self { cache, allowed })
+        Ok(Self {
+            cache,
+            allowed,
+            overlay: None,
+        })
     }
 
     fn permits(&self, app: &str) -> bool {
@@ -389,6 +422,23 @@ impl CallerView {
             return Ok(None);
         }
         Ok(self.cache.lookup(app)?)
+    }
+
+    /// The caller's own change requests on applications they may read, from their overlay:
+    /// `Some` in the hybrid scope (possibly empty), `None` in the others. Fails like a read
+    /// when the overlay's data is unavailable.
+    pub fn change_requests(&self) -> Result<Option<Vec<ChangeRequest>>, ExampleError> {
+        let Some(overlay) = &self.overlay else {
+            return Ok(None);
+        };
+        Ok(Some(overlay.read(|snapshot| {
+            snapshot
+                .data()
+                .iter()
+                .filter(|request| self.permits(&request.app_name))
+                .cloned()
+                .collect()
+        })?))
     }
 
     /// The health of the cache this view reads from.

@@ -9,6 +9,7 @@
 //! | GET | `/api/v1/apps/{app}/firewall-rules` | one application's rules, 404 if unknown |
 //! | POST | `/api/v1/apps/{app}/firewall-rules/reset` | restores the app's seeded rules (none if not seeded) |
 //! | PUT | `/api/v1/apps/{app}/firewall-rules` | replaces the app's rules (`[FirewallRule]`) |
+//! | GET | `/api/v1/me/change-requests` | the calling user's change requests (`[ChangeRequest]`), per [`USER_HEADER`]; 400 without it |
 //! | GET | `/healthz` | `ok` (never affected by faults) |
 //! | GET, PUT | `/admin/faults` | the injected [`Fault`]; only with [`DownstreamOptions::admin`] |
 //!
@@ -17,6 +18,11 @@
 //! request fail with a status, answer late, or answer with a body that is not the promised JSON.
 //! [`FirewallStore::requests`] counts the `/api/` requests it received, so tests and benchmarks
 //! can show how often a cache reached the downstream.
+//!
+//! The per-user endpoint knows the user from [`USER_HEADER`], which the MCP server sets to the
+//! verified subject of the caller: the downstream trusts the MCP server (in production through
+//! its own service credential, mTLS or a token exchanged for the downstream), never the user's
+//! own access token, which was issued for the MCP server and is not passed on.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -34,9 +40,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::ExampleError;
 use crate::listen::{Bound, Served};
-use crate::model::{Action, AppFirewall, Direction, FirewallRule};
+use crate::model::{Action, AppFirewall, ChangeRequest, Direction, FirewallRule};
 
 type Rules = BTreeMap<String, Vec<FirewallRule>>;
+type ChangeRequests = BTreeMap<String, Vec<ChangeRequest>>;
+
+/// The request header naming the user a per-user downstream call is made for.
+pub const USER_HEADER: &str = "x-forwarded-user";
 
 /// A fault the downstream injects into every `/api/` request.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +77,8 @@ pub struct FirewallStore {
     seed: Arc<Rules>,
     fault: Arc<RwLock<Fault>>,
     requests: Arc<AtomicU64>,
+    change_requests: Arc<RwLock<ChangeRequests>>,
+    user_requests: Arc<AtomicU64>,
 }
 
 impl FirewallStore {
@@ -109,7 +121,35 @@ impl FirewallStore {
             rules: Arc::new(RwLock::new(rules)),
             fault: Arc::new(RwLock::new(Fault::Healthy)),
             requests: Arc::new(AtomicU64::new(0)),
+            change_requests: Arc::new(RwLock::new(seed_change_requests())),
+            user_requests: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The change requests of `user`, oldest first.
+    pub fn change_requests(&self, user: &str) -> Vec<ChangeRequest> {
+        self.change_requests
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(user)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Records a new change request of `user`.
+    pub fn add_change_request(&self, user: &str, request: ChangeRequest) {
+        self.change_requests
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(user.to_owned())
+            .or_default()
+            .push(request);
+    }
+
+    /// How many per-user requests (`/api/v1/me/...`) the downstream has received; they are
+    /// counted in [`requests`](Self::requests) too.
+    pub fn user_requests(&self) -> u64 {
+        self.user_requests.load(Ordering::Relaxed)
     }
 
     /// Makes every following `/api/` request misbehave as `fault` says ([`Fault::Healthy`] ends it).
@@ -203,6 +243,50 @@ fn rule(
         action,
         description: description.to_owned(),
     }
+}
+
+/// The demo users' change requests: alice has one on her app-alpha and one on app-beta (which
+/// she may not read, so the server never shows it to her), victor one on app-beta, ada one on
+/// app-gamma.
+fn seed_change_requests() -> ChangeRequests {
+    let request = |id: &str, app: &str, summary: &str, status: &str| ChangeRequest {
+        id: id.to_owned(),
+        app_name: app.to_owned(),
+        summary: summary.to_owned(),
+        status: status.to_owned(),
+    };
+    ChangeRequests::from([
+        (
+            "alice".to_owned(),
+            vec![
+                request(
+                    "cr-1001",
+                    "app-alpha",
+                    "allow tcp/8443 from 10.20.0.0/16",
+                    "pending",
+                ),
+                request("cr-1002", "app-beta", "deny udp/53 egress", "pending"),
+            ],
+        ),
+        (
+            "victor".to_owned(),
+            vec![request(
+                "cr-2001",
+                "app-beta",
+                "allow tcp/5432 from 10.30.0.0/16",
+                "pending",
+            )],
+        ),
+        (
+            "ada".to_owned(),
+            vec![request(
+                "cr-3001",
+                "app-gamma",
+                "remove the legacy tcp/21 rule",
+                "approved",
+            )],
+        ),
+    ])
 }
 
 fn seed() -> Rules {
@@ -312,6 +396,7 @@ pub fn router_with(store: FirewallStore, options: DownstreamOptions) -> Router {
             get(app_rules).put(replace_rules),
         )
         .route("/api/v1/apps/{app}/firewall-rules/reset", post(reset_rules))
+        .route("/api/v1/me/change-requests", get(my_change_requests))
         .route_layer(middleware::from_fn_with_state(store.clone(), inject_fault));
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -378,6 +463,21 @@ async fn reset_rules(State(store): State<FirewallStore>, Path(app): Path<String>
     match store.reset(&app) {
         Some(rules) => Json(rules).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+async fn my_change_requests(
+    State(store): State<FirewallStore>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    store.user_requests.fetch_add(1, Ordering::Relaxed);
+    match headers.get(USER_HEADER).and_then(|v| v.to_str().ok()) {
+        Some(user) if !user.is_empty() => Json(store.change_requests(user)).into_response(),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            format!("{USER_HEADER} names no user"),
+        )
+            .into_response(),
     }
 }
 
@@ -506,6 +606,24 @@ impl DownstreamClient {
             .and_then(reqwest::Response::error_for_status)
             .map_err(|source| ExampleError::Downstream { source })?;
         Ok(())
+    }
+
+    /// Fetches the change requests of `user` (`GET /api/v1/me/change-requests`, the user named
+    /// in [`USER_HEADER`]).
+    pub async fn change_requests(&self, user: &str) -> Result<Vec<ChangeRequest>, ExampleError> {
+        let url = format!("{}/api/v1/me/change-requests", self.base);
+        let response = self
+            .http
+            .get(url)
+            .header(USER_HEADER, user)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|source| ExampleError::Downstream { source })?;
+        response
+            .json()
+            .await
+            .map_err(|source| ExampleError::Downstream { source })
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, ExampleError> {

@@ -56,8 +56,8 @@ struct Args {
     #[arg(long, env = "DOWNSTREAM_URL")]
     downstream_url: Option<String>,
     /// Where the cache lives: `server` (one shared cache, filtered per caller), `session` (one
-    /// cache per user with only their applications) or `hybrid` (shared data, per-user
-    /// application index); see docs/cache-scopes.md [default: server].
+    /// cache per user with only their applications) or `hybrid` (shared data plus a per-user
+    /// overlay of the user's change requests); see docs/cache-scopes.md [default: server].
     #[arg(long, env = "MCP_CACHE_SCOPE", value_enum)]
     cache_scope: Option<CacheScope>,
     /// Share the cache's refreshes with the other replicas through this Redis
@@ -68,6 +68,10 @@ struct Args {
     /// Seconds between background refreshes of the cache [default: 60].
     #[arg(long, env = "MCP_CACHE_TTL")]
     cache_ttl: Option<u64>,
+    /// Seconds between background refreshes of each user's overlay in the hybrid scope (their
+    /// change requests) [default: 30].
+    #[arg(long, env = "MCP_OVERLAY_TTL")]
+    overlay_ttl: Option<u64>,
     /// What start-up does when the downstream does not answer: `retry` (backoff for up to 20 s,
     /// then fail), `fail-fast`, or `degrade` (start anyway; tools answer "data not available
     /// yet" until a refresh succeeds) [default: retry].
@@ -263,6 +267,7 @@ impl Args {
             cache_scope,
             redis_url,
             cache_ttl,
+            overlay_ttl,
             initial_fetch,
             initial_fetch_deadline,
             idp_timeout_ms,
@@ -320,6 +325,9 @@ impl Args {
             redis_url: self.redis_url.clone(),
             ..CacheSettings::default()
         };
+        if let Some(seconds) = self.overlay_ttl {
+            settings.overlay_ttl = Duration::from_secs(seconds.max(1));
+        }
         let initial = match self.initial_fetch.unwrap_or(InitialFetchArg::Retry) {
             InitialFetchArg::Retry => {
                 match (default_initial_fetch(), self.initial_fetch_deadline) {

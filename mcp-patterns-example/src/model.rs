@@ -53,6 +53,21 @@ pub struct AppFirewall {
     pub rules: Vec<FirewallRule>,
 }
 
+/// A change to an application's rules that a user asked for and that waits for review: the
+/// per-user data of the downstream (`GET /api/v1/me/change-requests`), which the hybrid cache
+/// scope keeps in each user's overlay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChangeRequest {
+    /// Stable id, e.g. `cr-1001`.
+    pub id: String,
+    /// The application the change is for.
+    pub app_name: String,
+    /// What the user asked for.
+    pub summary: String,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+}
+
 /// Longest accepted application name.
 pub const MAX_APP_NAME_LEN: usize = 64;
 

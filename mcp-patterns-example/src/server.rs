@@ -44,7 +44,7 @@ use crate::ExampleError;
 use crate::access::Caller;
 use crate::data::{CacheScope, FirewallCache, FirewallData, UserKey};
 use crate::downstream::DownstreamClient;
-use crate::model::{AppFirewall, validate_app_name};
+use crate::model::{AppFirewall, ChangeRequest, validate_app_name};
 
 /// URI of the caller's whole rule set.
 pub const FIREWALLS_URI: &str = "cache://firewalls";
@@ -66,6 +66,10 @@ pub struct AppNameArgs {
 pub struct FirewallRuleList {
     /// The caller's applications with their rules.
     pub apps: Vec<AppFirewall>,
+    /// The caller's own change requests on those applications, from their per-user overlay:
+    /// present in the hybrid cache scope only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_requests: Option<Vec<ChangeRequest>>,
 }
 
 /// Result of `refresh_cache` and `reset_firewall`.
@@ -286,7 +290,9 @@ impl FirewallServer {
 #[tool_router]
 impl FirewallServer {
     /// Lists the caller's applications with their firewall rules.
-    #[tool(description = "List the firewall rules of every application you are entitled to")]
+    #[tool(
+        description = "List the firewall rules of every application you are entitled to (with the hybrid cache scope, also your own change requests on them)"
+    )]
     async fn list_firewall_rules(
         &self,
         context: RequestContext<RoleServer>,
@@ -294,7 +300,10 @@ impl FirewallServer {
         let list = async {
             let caller = self.data_caller(&context)?;
             let view = self.data.view(&caller).await?;
-            Ok::<_, ExampleError>(FirewallRuleList { apps: view.apps()? })
+            Ok::<_, ExampleError>(FirewallRuleList {
+                apps: view.apps()?,
+                change_requests: view.change_requests()?,
+            })
         };
         list.await.map(Json).map_err(ExampleError::into_tool_result)
     }
@@ -626,7 +635,13 @@ impl ServerHandler for FirewallServer {
             }
             None => {
                 let apps = view.apps().map_err(ExampleError::into_error_data)?;
-                json_contents(uri, &FirewallRuleList { apps })?
+                json_contents(
+                    uri,
+                    &FirewallRuleList {
+                        apps,
+                        change_requests: None,
+                    },
+                )?
             }
         };
         Ok(result.with_ttl_ms(millis(fresh_for)).into())
@@ -638,6 +653,6 @@ pub fn describe_scope(scope: CacheScope) -> &'static str {
     match scope {
         CacheScope::Server => "server-scoped cache (shared, filtered per caller)",
         CacheScope::Session => "session-scoped cache (one per user, only their applications)",
-        CacheScope::Hybrid => "hybrid cache (shared data, per-user application index)",
+        CacheScope::Hybrid => "hybrid cache (shared data, per-user overlay of change requests)",
     }
 }

@@ -70,6 +70,14 @@ struct Stack {
 }
 
 async fn start(scope: CacheScope) -> Stack {
+    start_with(CacheSettings {
+        scope,
+        ..CacheSettings::default()
+    })
+    .await
+}
+
+async fn start_with(settings: CacheSettings) -> Stack {
     let downstream = downstream::serve(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         FirewallStore::seeded(),
@@ -77,10 +85,6 @@ async fn start(scope: CacheScope) -> Stack {
     .await
     .expect("downstream");
     let client = DownstreamClient::new(&downstream.url);
-    let settings = CacheSettings {
-        scope,
-        ..CacheSettings::default()
-    };
     let data = FirewallCache::build(client.clone(), &settings)
         .await
         .expect("cache");
@@ -282,8 +286,8 @@ async fn downstream_calls_per_scope() {
         (CacheScope::Server, 1, 0),
         // One fetch per entitled app per user: alice 1, victor 1, ada 3.
         (CacheScope::Session, 5, 3),
-        // One bulk fetch; the per-user indexes cost no downstream call.
-        (CacheScope::Hybrid, 1, 3),
+        // One bulk fetch, plus one per-user call per user for their overlay.
+        (CacheScope::Hybrid, 4, 3),
     ] {
         let stack = start(scope).await;
         for user in ["alice", "victor", "ada"] {
@@ -328,4 +332,109 @@ async fn a_request_without_a_caller_is_refused() {
     anonymous.cancel().await.expect("close");
     stack.ct.cancel();
     stack.downstream.shutdown().await;
+}
+
+/// The ids of the change requests in a `list_firewall_rules` result; `None` without the field.
+async fn list(client: &RunningService<RoleClient, ()>) -> rmcp::model::CallToolResult {
+    client
+        .call_tool(call("list_firewall_rules", json!({})))
+        .await
+        .expect("list")
+}
+
+fn change_request_ids(result: &rmcp::model::CallToolResult) -> Option<Vec<String>> {
+    let value = result.structured_content.as_ref().expect("structured");
+    value.get("change_requests").map(|list| {
+        list.as_array()
+            .expect("array")
+            .iter()
+            .map(|r| r["id"].as_str().expect("id").to_owned())
+            .collect()
+    })
+}
+
+/// The hybrid scope's overlay is the user's own data, fetched from the downstream's per-user
+/// endpoint with the user's identity, kept to the applications the user may read, refreshed on
+/// its own TTL (the shared base is not refetched), and bounded.
+#[tokio::test]
+async fn hybrid_overlay_is_per_user_data_on_its_own_ttl() {
+    let stack = start_with(CacheSettings {
+        scope: CacheScope::Hybrid,
+        overlay_ttl: std::time::Duration::from_secs(1),
+        max_users: 2,
+        ..CacheSettings::default()
+    })
+    .await;
+    let alice = connect(&stack.url, "alice").await;
+    // cr-1002 is alice's own, but on app-beta, which she may not read.
+    assert_eq!(
+        change_request_ids(&list(&alice).await),
+        Some(vec!["cr-1001".to_owned()])
+    );
+    let victor = connect(&stack.url, "victor").await;
+    assert_eq!(
+        change_request_ids(&list(&victor).await),
+        Some(vec!["cr-2001".to_owned()])
+    );
+    assert_eq!(stack.downstream.store.user_requests(), 2);
+
+    stack.downstream.store.add_change_request(
+        "alice",
+        mcp_patterns_example::model::ChangeRequest {
+            id: "cr-1003".into(),
+            app_name: "app-alpha".into(),
+            summary: "allow icmp from 10.0.0.0/8".into(),
+            status: "pending".into(),
+        },
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let ids = change_request_ids(&list(&alice).await).expect("field");
+        if ids == ["cr-1001", "cr-1003"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the overlay did not refresh: {ids:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let store = &stack.downstream.store;
+    // The base was fetched once; everything else went to the per-user endpoint.
+    assert_eq!(store.requests() - store.user_requests(), 1);
+
+    // At most two overlays are kept: a third user pushes one out.
+    let ada = connect(&stack.url, "ada").await;
+    assert_eq!(
+        change_request_ids(&list(&ada).await),
+        Some(vec!["cr-3001".to_owned()])
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while stack.data.user_caches() > 2 {
+        assert!(tokio::time::Instant::now() < deadline, "not bounded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for client in [alice, victor, ada] {
+        client.cancel().await.expect("close");
+    }
+    stack.ct.cancel();
+    stack.downstream.shutdown().await;
+}
+
+/// Only the hybrid scope has an overlay: the others answer without the field.
+#[tokio::test]
+async fn other_scopes_have_no_overlay() {
+    for scope in [CacheScope::Server, CacheScope::Session] {
+        let stack = start(scope).await;
+        let alice = connect(&stack.url, "alice").await;
+        let listed = alice
+            .call_tool(call("list_firewall_rules", json!({})))
+            .await
+            .expect("list");
+        assert_eq!(change_request_ids(&listed), None, "{scope:?}");
+        assert_eq!(stack.downstream.store.user_requests(), 0, "{scope:?}");
+        alice.cancel().await.expect("close");
+        stack.ct.cancel();
+        stack.downstream.shutdown().await;
+    }
 }
