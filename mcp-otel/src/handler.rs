@@ -1,6 +1,7 @@
 //! [`OtelHandler`]: the decorator that traces every request of a wrapped rmcp [`ServerHandler`].
 
-// SEP-2577 deprecated `logging/setLevel`; the decorator still forwards it.
+// SEP-2577 deprecated `logging/setLevel`, `resources/subscribe` and `resources/unsubscribe`; the
+// decorator still traces and forwards them.
 #![allow(deprecated)]
 
 use std::borrow::Cow;
@@ -11,15 +12,22 @@ use opentelemetry::KeyValue;
 use rmcp::ErrorData as McpError;
 use rmcp::ServerHandler;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CancelTaskParams, CancelledNotificationParam,
-    CompleteRequestParams, CompleteResult, CustomNotification, CustomRequest, CustomResult,
-    DiscoverResult, GetPromptRequestParams, GetPromptResponse, GetSkillRequestParams,
-    GetSkillResult, GetTaskParams, GetTaskResult, InitializeRequestParams, InitializeResult,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListSkillsResult,
-    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion,
-    ReadResourceDirectoryRequestParams, ReadResourceDirectoryResult, ReadResourceRequestParams,
-    ReadResourceResponse, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
-    SubscriptionFilter, Tool, UnsubscribeRequestParams, UpdateTaskParams,
+    CallToolRequestMethod, CallToolRequestParams, CallToolResponse, CancelTaskMethod,
+    CancelTaskParams, CancelledNotificationParam, CompleteRequestMethod, CompleteRequestParams,
+    CompleteResult, ConstString, CustomNotification, CustomRequest, CustomResult,
+    DiscoverRequestMethod, DiscoverResult, GetPromptRequestMethod, GetPromptRequestParams,
+    GetPromptResponse, GetSkillRequestMethod, GetSkillRequestParams, GetSkillResult, GetTaskMethod,
+    GetTaskParams, GetTaskResult, InitializeRequestParams, InitializeResult,
+    InitializeResultMethod, ListPromptsRequestMethod, ListPromptsResult,
+    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
+    ListResourcesResult, ListSkillsRequestMethod, ListSkillsResult, ListToolsRequestMethod,
+    ListToolsResult, PaginatedRequestParams, PingRequestMethod, ProgressNotificationParam,
+    ProtocolVersion, ReadResourceDirectoryRequestMethod, ReadResourceDirectoryRequestParams,
+    ReadResourceDirectoryResult, ReadResourceRequestMethod, ReadResourceRequestParams,
+    ReadResourceResponse, ServerConfig, SetLevelRequestMethod, SetLevelRequestParams,
+    SubscribeRequestMethod, SubscribeRequestParams, SubscriptionFilter,
+    SubscriptionsListenRequestMethod, Tool, UnsubscribeRequestMethod, UnsubscribeRequestParams,
+    UpdateTaskMethod, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
 use serde_json::Value;
@@ -32,13 +40,27 @@ use crate::semconv;
 /// Wraps any rmcp [`ServerHandler`] and opens one OpenTelemetry SERVER span per request,
 /// following the MCP semantic conventions, and records the MCP server metrics.
 ///
-/// Every `ServerHandler` method is forwarded to the inner handler; request methods run inside
-/// the request's span, so `tracing` spans and events of the inner handler (and of libraries it
-/// calls) nest under it. Create one per session (rmcp's Streamable HTTP service factory does),
-/// from an [`OtelLayer`]: when it is dropped at the end of an initialized session it records
-/// `mcp.server.session.duration`. Under MCP 2026-07-28 there is no `initialize` and no session
-/// (rmcp makes one handler per request), so nothing records that metric, and no span carries
+/// Every `ServerHandler` method is forwarded to the inner handler: requests run inside the
+/// request's span, so `tracing` spans and events of the inner handler (and of libraries it
+/// calls) nest under it; notifications and the synchronous methods (`get_info`, `get_tool`,
+/// `negotiate_initialize`, `supported_protocol_versions`, `accepted_subscription_filter`) are
+/// passed through unchanged. [`FORWARDED_METHODS`] lists them all.
+///
+/// One handler serves one session. When a handler that answered `initialize` is dropped at the
+/// end of its session it records `mcp.server.session.duration` (unless it came from a
+/// stateless [`OtelLayer`]). Under MCP 2026-07-28 there is no `initialize` and no session (rmcp
+/// makes one handler per request), so nothing records that metric, and no span carries
 /// `mcp.session.id`; every span carries the request's own `mcp.protocol.version`.
+///
+/// # Cloning
+///
+/// With a `Clone` inner handler, `OtelHandler` is `Clone`, so a stack built once can be handed
+/// to rmcp's Streamable HTTP service factory, which clones it per session
+/// (`move || Ok(handler.clone())`). A clone is a fresh handler for a new session: it shares the
+/// configuration and metric instruments, clones the inner handler, and has its own session
+/// clock, which is unstarted whatever the state of the original. A clone that answers its own
+/// `initialize` records its own `mcp.server.session.duration` when it is dropped; a clone that
+/// never initializes records none.
 ///
 /// ```
 /// use mcp_otel::OtelHandler;
@@ -68,20 +90,30 @@ impl<H: std::fmt::Debug> std::fmt::Debug for OtelHandler<H> {
     }
 }
 
+impl<H: Clone> Clone for OtelHandler<H> {
+    /// A handler for a new session: the same configuration and instruments, a clone of the
+    /// inner handler, and an unstarted session clock of its own.
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+            session: SessionClock::new(self.shared.clone(), self.session.enabled),
+        }
+    }
+}
+
 impl<H: ServerHandler> OtelHandler<H> {
     /// Wraps `inner` with the default [`OtelLayer`].
     pub fn new(inner: H) -> Self {
         OtelLayer::default().layer(inner)
     }
+}
 
+impl<H> OtelHandler<H> {
     pub(crate) fn from_parts(inner: H, shared: Arc<Shared>, sessions: bool) -> Self {
         Self {
             inner,
-            session: SessionClock {
-                start: Mutex::new(None),
-                enabled: sessions,
-                shared: shared.clone(),
-            },
+            session: SessionClock::new(shared.clone(), sessions),
             shared,
         }
     }
@@ -102,16 +134,15 @@ impl<H: ServerHandler> OtelHandler<H> {
         self.inner
     }
 
-    async fn traced<T, F>(
-        &self,
-        op: Operation,
-        fut: F,
-        tool_error: impl FnOnce(&T) -> bool,
-    ) -> Result<T, McpError>
+    /// Runs the inner handler's future for one request inside the request's span, then records
+    /// the outcome (and the output, with capture on) and closes the span. A successful
+    /// `initialize` starts the session clock.
+    async fn run<T, F>(&self, op: Operation, fut: F) -> Result<T, McpError>
     where
-        T: Captured,
+        T: Traced,
         F: Future<Output = Result<T, McpError>>,
     {
+        let http = op.over_http();
         let result = fut.instrument(op.span().clone()).await;
         match &result {
             Ok(value) => {
@@ -120,36 +151,148 @@ impl<H: ServerHandler> OtelHandler<H> {
                 {
                     op.output(&json);
                 }
-                op.finish(&if tool_error(value) {
+                op.finish(&if value.is_tool_error() {
                     Outcome::ToolError
                 } else {
                     Outcome::Ok
                 });
+                if let Some(version) = value.session_version() {
+                    let mut attrs = vec![KeyValue::new(
+                        semconv::MCP_PROTOCOL_VERSION,
+                        version.to_owned(),
+                    )];
+                    if http {
+                        attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_NAME, "http"));
+                    }
+                    self.session.start(attrs);
+                }
             }
             Err(error) => op.finish(&Outcome::Rpc(error)),
         }
         result
     }
 
-    async fn plain<T, F>(&self, op: Operation, fut: F) -> Result<T, McpError>
-    where
-        F: Future<Output = Result<T, McpError>>,
-    {
-        let result = fut.instrument(op.span().clone()).await;
-        match &result {
-            Ok(_) => op.finish(&Outcome::Ok),
-            Err(error) => op.finish(&Outcome::Rpc(error)),
-        }
-        result
+    /// The span of a request method `M` without a target, for methods with no parameters.
+    fn bare<M: ConstString>(&self, context: &RequestContext<RoleServer>) -> Operation {
+        Operation::start(&self.shared, M::VALUE, Target::None, context)
     }
 
-    fn op(
+    /// The span of a request method `M` without a target.
+    fn untargeted<M: ConstString, P>(
         &self,
-        method: &str,
-        target: Target<'_>,
+        _params: &P,
         context: &RequestContext<RoleServer>,
     ) -> Operation {
-        Operation::start(&self.shared, method, target, context)
+        self.bare::<M>(context)
+    }
+
+    fn get_prompt_op(
+        &self,
+        request: &GetPromptRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Operation {
+        let op = Operation::start(
+            &self.shared,
+            GetPromptRequestMethod::VALUE,
+            Target::Prompt(&request.name),
+            context,
+        );
+        if op.capturing()
+            && let Some(arguments) = &request.arguments
+            && let Ok(json) = serde_json::to_value(arguments)
+        {
+            op.input(&json);
+        }
+        op
+    }
+
+    fn read_resource_op(
+        &self,
+        request: &ReadResourceRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Operation {
+        let op = Operation::start(
+            &self.shared,
+            ReadResourceRequestMethod::VALUE,
+            Target::Resource(&request.uri),
+            context,
+        );
+        op.input_text(&request.uri);
+        op
+    }
+
+    fn subscribe_op(
+        &self,
+        request: &SubscribeRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Operation {
+        Operation::start(
+            &self.shared,
+            SubscribeRequestMethod::VALUE,
+            Target::Resource(&request.uri),
+            context,
+        )
+    }
+
+    fn unsubscribe_op(
+        &self,
+        request: &UnsubscribeRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Operation {
+        Operation::start(
+            &self.shared,
+            UnsubscribeRequestMethod::VALUE,
+            Target::Resource(&request.uri),
+            context,
+        )
+    }
+
+    fn listen_op(&self, context: &SubscriptionContext) -> Operation {
+        let op = Operation::start(
+            &self.shared,
+            SubscriptionsListenRequestMethod::VALUE,
+            Target::None,
+            context.request_context(),
+        )
+        .without_duration_metric();
+        let accepted = context
+            .accepted()
+            .resource_subscriptions
+            .as_ref()
+            .map_or(0, Vec::len);
+        op.set_count(semconv::MCP_SUBSCRIPTION_RESOURCE_COUNT, accepted);
+        op
+    }
+
+    fn custom_request_op(
+        &self,
+        request: &CustomRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> Operation {
+        Operation::start(&self.shared, &request.method, Target::None, context)
+    }
+}
+
+impl<H: ServerHandler> OtelHandler<H> {
+    fn call_tool_op(
+        &self,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Operation {
+        let op = Operation::start(
+            &self.shared,
+            CallToolRequestMethod::VALUE,
+            Target::Tool(&request.name),
+            context,
+        );
+        if op.recording() {
+            op.describe_tool(self.inner.get_tool(&request.name));
+        }
+        if op.capturing() {
+            let arguments = request.arguments.clone().unwrap_or_default();
+            op.input(&Value::Object(arguments));
+        }
+        op
     }
 }
 
@@ -162,6 +305,14 @@ struct SessionClock {
 }
 
 impl SessionClock {
+    fn new(shared: Arc<Shared>, enabled: bool) -> Self {
+        Self {
+            start: Mutex::new(None),
+            enabled,
+            shared,
+        }
+    }
+
     fn start(&self, attrs: Vec<KeyValue>) {
         if !self.enabled {
             return;
@@ -192,12 +343,37 @@ impl Drop for SessionClock {
     }
 }
 
-/// The part of a result that output capture records.
-trait Captured {
-    fn captured(&self) -> Option<Value>;
+/// What the decorator reads from a successful result: the part output capture records, whether
+/// it is a tool error, and whether it starts a session.
+trait Traced {
+    fn captured(&self) -> Option<Value> {
+        None
+    }
+
+    fn is_tool_error(&self) -> bool {
+        false
+    }
+
+    /// The protocol version a successful `initialize` agreed on: the start of a session.
+    fn session_version(&self) -> Option<&str> {
+        None
+    }
 }
 
-impl Captured for CallToolResponse {
+impl Traced for CallToolResponse {
+    fn captured(&self) -> Option<Value> {
+        match self {
+            Self::Complete(result) => serde_json::to_value(result).ok(),
+            _ => None,
+        }
+    }
+
+    fn is_tool_error(&self) -> bool {
+        matches!(self, Self::Complete(result) if result.is_error == Some(true))
+    }
+}
+
+impl Traced for ReadResourceResponse {
     fn captured(&self) -> Option<Value> {
         match self {
             Self::Complete(result) => serde_json::to_value(result).ok(),
@@ -206,7 +382,7 @@ impl Captured for CallToolResponse {
     }
 }
 
-impl Captured for ReadResourceResponse {
+impl Traced for GetPromptResponse {
     fn captured(&self) -> Option<Value> {
         match self {
             Self::Complete(result) => serde_json::to_value(result).ok(),
@@ -215,153 +391,119 @@ impl Captured for ReadResourceResponse {
     }
 }
 
-impl Captured for GetPromptResponse {
-    fn captured(&self) -> Option<Value> {
-        match self {
-            Self::Complete(result) => serde_json::to_value(result).ok(),
-            _ => None,
-        }
+impl Traced for InitializeResult {
+    fn session_version(&self) -> Option<&str> {
+        Some(self.protocol_version.as_str())
     }
 }
 
-fn is_tool_error(response: &CallToolResponse) -> bool {
-    matches!(response, CallToolResponse::Complete(result) if result.is_error == Some(true))
+/// Results recorded by outcome only (`ReadResourceDirectoryResult` is `ListResourcesResult`).
+macro_rules! outcome_only {
+    ($($result:ty),* $(,)?) => {
+        $(impl Traced for $result {})*
+    };
 }
 
-fn never<T>(_: &T) -> bool {
-    false
+outcome_only!(
+    (),
+    DiscoverResult,
+    CompleteResult,
+    ListPromptsResult,
+    ListResourcesResult,
+    ListResourceTemplatesResult,
+    ListToolsResult,
+    CustomResult,
+    GetTaskResult,
+    ListSkillsResult,
+    GetSkillResult,
+);
+
+/// One method of the `ServerHandler` impl, by kind:
+///
+/// - `traced`: a request; `=> hook` opens its span from references to the arguments (before they
+///   move), then the inner method runs inside the span through [`OtelHandler::run`].
+/// - `forward`: a synchronous method, returned unchanged from the inner handler.
+/// - `notify`: a notification, awaited on the inner handler unchanged (no span).
+macro_rules! forward_method {
+    (
+        traced $(#[$attr:meta])*
+        fn $name:ident($($arg:ident: $ty:ty),*) -> $ok:ty => $hook:expr
+    ) => {
+        $(#[$attr])*
+        async fn $name(&self, $($arg: $ty),*) -> Result<$ok, McpError> {
+            let op: Operation = ($hook)(self, $(&$arg),*);
+            self.run(op, self.inner.$name($($arg),*)).await
+        }
+    };
+    (forward $(#[$attr:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        $(#[$attr])*
+        fn $name(&self, $($arg: $ty),*) -> $ret {
+            self.inner.$name($($arg),*)
+        }
+    };
+    (notify $(#[$attr:meta])* fn $name:ident($($arg:ident: $ty:ty),*)) => {
+        $(#[$attr])*
+        async fn $name(&self, $($arg: $ty),*) {
+            self.inner.$name($($arg),*).await;
+        }
+    };
 }
 
-impl<H: ServerHandler> ServerHandler for OtelHandler<H> {
-    async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), McpError> {
-        let op = self.op("ping", Target::None, &context);
-        self.plain(op, self.inner.ping(context)).await
-    }
+/// Generates the `ServerHandler` impl of [`OtelHandler`] and [`FORWARDED_METHODS`] from one list
+/// of the trait's methods.
+macro_rules! server_handler_forwarding {
+    ($(
+        $(#[$attr:meta])*
+        $kind:ident fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $(=> $hook:expr)?;
+    )*) => {
+        /// The names of the `ServerHandler` methods [`OtelHandler`] implements, each either traced
+        /// or forwarded unchanged: every method of the trait.
+        #[doc(hidden)]
+        pub const FORWARDED_METHODS: &[&str] = &[$(stringify!($name)),*];
 
-    async fn initialize(
-        &self,
-        request: InitializeRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<InitializeResult, McpError> {
-        let op = self.op("initialize", Target::None, &context);
-        let http = context.extensions.get::<http::request::Parts>().is_some();
-        let result = self
-            .plain(op, self.inner.initialize(request, context))
-            .await;
-        if let Ok(info) = &result {
-            let mut attrs = vec![KeyValue::new(
-                semconv::MCP_PROTOCOL_VERSION,
-                info.protocol_version.as_str().to_owned(),
-            )];
-            if http {
-                attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_NAME, "http"));
-            }
-            self.session.start(attrs);
+        impl<H: ServerHandler> ServerHandler for OtelHandler<H> {
+            $(
+                forward_method!(
+                    $kind $(#[$attr])* fn $name($($arg: $ty),*) $(-> $ret)? $(=> $hook)?
+                );
+            )*
         }
-        result
-    }
+    };
+}
 
-    fn negotiate_initialize(
-        &self,
-        request: &InitializeRequestParams,
-    ) -> Result<InitializeResult, McpError> {
-        self.inner.negotiate_initialize(request)
-    }
-
-    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
-        self.inner.supported_protocol_versions()
-    }
-
-    async fn discover(
-        &self,
-        context: RequestContext<RoleServer>,
-    ) -> Result<DiscoverResult, McpError> {
-        let op = self.op("server/discover", Target::None, &context);
-        self.plain(op, self.inner.discover(context)).await
-    }
-
-    async fn complete(
-        &self,
-        request: CompleteRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CompleteResult, McpError> {
-        let op = self.op("completion/complete", Target::None, &context);
-        self.plain(op, self.inner.complete(request, context)).await
-    }
-
-    async fn set_level(
-        &self,
-        request: SetLevelRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<(), McpError> {
-        let op = self.op("logging/setLevel", Target::None, &context);
-        self.plain(op, self.inner.set_level(request, context)).await
-    }
-
-    async fn get_prompt(
-        &self,
-        request: GetPromptRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<GetPromptResponse, McpError> {
-        let op = self.op("prompts/get", Target::Prompt(&request.name), &context);
-        if op.capturing()
-            && let Some(arguments) = &request.arguments
-            && let Ok(json) = serde_json::to_value(arguments)
-        {
-            op.input(&json);
-        }
-        self.traced(op, self.inner.get_prompt(request, context), never)
-            .await
-    }
-
-    async fn list_prompts(
-        &self,
+server_handler_forwarding! {
+    traced fn ping(context: RequestContext<RoleServer>) -> () => Self::bare::<PingRequestMethod>;
+    traced fn initialize(request: InitializeRequestParams, context: RequestContext<RoleServer>)
+        -> InitializeResult => Self::untargeted::<InitializeResultMethod, _>;
+    forward fn negotiate_initialize(request: &InitializeRequestParams)
+        -> Result<InitializeResult, McpError>;
+    forward fn supported_protocol_versions() -> Cow<'static, [ProtocolVersion]>;
+    traced fn discover(context: RequestContext<RoleServer>) -> DiscoverResult
+        => Self::bare::<DiscoverRequestMethod>;
+    traced fn complete(request: CompleteRequestParams, context: RequestContext<RoleServer>)
+        -> CompleteResult => Self::untargeted::<CompleteRequestMethod, _>;
+    traced fn set_level(request: SetLevelRequestParams, context: RequestContext<RoleServer>)
+        -> () => Self::untargeted::<SetLevelRequestMethod, _>;
+    traced fn get_prompt(request: GetPromptRequestParams, context: RequestContext<RoleServer>)
+        -> GetPromptResponse => Self::get_prompt_op;
+    traced fn list_prompts(
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
-    ) -> Result<ListPromptsResult, McpError> {
-        let op = self.op("prompts/list", Target::None, &context);
-        self.plain(op, self.inner.list_prompts(request, context))
-            .await
-    }
-
-    async fn list_resources(
-        &self,
+    ) -> ListPromptsResult => Self::untargeted::<ListPromptsRequestMethod, _>;
+    traced fn list_resources(
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
-    ) -> Result<ListResourcesResult, McpError> {
-        let op = self.op("resources/list", Target::None, &context);
-        self.plain(op, self.inner.list_resources(request, context))
-            .await
-    }
-
-    async fn list_resource_templates(
-        &self,
+    ) -> ListResourcesResult => Self::untargeted::<ListResourcesRequestMethod, _>;
+    traced fn list_resource_templates(
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
-    ) -> Result<ListResourceTemplatesResult, McpError> {
-        let op = self.op("resources/templates/list", Target::None, &context);
-        self.plain(op, self.inner.list_resource_templates(request, context))
-            .await
-    }
-
-    async fn read_resource(
-        &self,
+    ) -> ListResourceTemplatesResult => Self::untargeted::<ListResourceTemplatesRequestMethod, _>;
+    traced fn read_resource(
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
-    ) -> Result<ReadResourceResponse, McpError> {
-        let op = self.op("resources/read", Target::Resource(&request.uri), &context);
-        op.input_text(&request.uri);
-        self.traced(op, self.inner.read_resource(request, context), never)
-            .await
-    }
-
-    fn accepted_subscription_filter(
-        &self,
-        requested: &SubscriptionFilter,
-    ) -> Option<SubscriptionFilter> {
-        self.inner.accepted_subscription_filter(requested)
-    }
-
+    ) -> ReadResourceResponse => Self::read_resource_op;
+    forward fn accepted_subscription_filter(requested: &SubscriptionFilter)
+        -> Option<SubscriptionFilter>;
     /// Traces a `subscriptions/listen` stream (MCP 2026-07-28) with one `SERVER` span named
     /// `subscriptions/listen`, open for the life of the stream: from the point rmcp has sent the
     /// acknowledgement and calls `listen` until the inner `listen` returns (the client cancelled
@@ -381,185 +523,51 @@ impl<H: ServerHandler> ServerHandler for OtelHandler<H> {
     /// describes request latency, and a stream that stays open for minutes or hours would skew
     /// its percentiles (and land past its last bucket, 300 s). The span's own duration is the
     /// stream's lifetime.
-    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
-        let op = self
-            .op(
-                "subscriptions/listen",
-                Target::None,
-                context.request_context(),
-            )
-            .without_duration_metric();
-        let accepted = context
-            .accepted()
-            .resource_subscriptions
-            .as_ref()
-            .map_or(0, Vec::len);
-        op.set_count(semconv::MCP_SUBSCRIPTION_RESOURCE_COUNT, accepted);
-        self.plain(op, self.inner.listen(context)).await
-    }
-
-    async fn subscribe(
-        &self,
-        request: SubscribeRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<(), McpError> {
-        let op = self.op(
-            "resources/subscribe",
-            Target::Resource(&request.uri),
-            &context,
-        );
-        self.plain(op, self.inner.subscribe(request, context)).await
-    }
-
-    async fn unsubscribe(
-        &self,
+    traced fn listen(context: SubscriptionContext) -> () => Self::listen_op;
+    traced fn subscribe(request: SubscribeRequestParams, context: RequestContext<RoleServer>)
+        -> () => Self::subscribe_op;
+    traced fn unsubscribe(
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
-    ) -> Result<(), McpError> {
-        let op = self.op(
-            "resources/unsubscribe",
-            Target::Resource(&request.uri),
-            &context,
-        );
-        self.plain(op, self.inner.unsubscribe(request, context))
-            .await
-    }
-
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, McpError> {
-        let op = self.op("tools/call", Target::Tool(&request.name), &context);
-        if op.recording() {
-            op.describe_tool(self.inner.get_tool(&request.name));
-        }
-        if op.capturing() {
-            let arguments = request.arguments.clone().unwrap_or_default();
-            op.input(&Value::Object(arguments));
-        }
-        self.traced(op, self.inner.call_tool(request, context), is_tool_error)
-            .await
-    }
-
-    async fn list_tools(
-        &self,
+    ) -> () => Self::unsubscribe_op;
+    traced fn call_tool(request: CallToolRequestParams, context: RequestContext<RoleServer>)
+        -> CallToolResponse => Self::call_tool_op;
+    traced fn list_tools(
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, McpError> {
-        let op = self.op("tools/list", Target::None, &context);
-        self.plain(op, self.inner.list_tools(request, context))
-            .await
-    }
-
-    fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.inner.get_tool(name)
-    }
-
-    async fn on_custom_request(
-        &self,
-        request: CustomRequest,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CustomResult, McpError> {
-        let method = request.method.clone();
-        let op = self.op(&method, Target::None, &context);
-        self.plain(op, self.inner.on_custom_request(request, context))
-            .await
-    }
-
-    async fn on_cancelled(
-        &self,
+    ) -> ListToolsResult => Self::untargeted::<ListToolsRequestMethod, _>;
+    forward fn get_tool(name: &str) -> Option<Tool>;
+    traced fn on_custom_request(request: CustomRequest, context: RequestContext<RoleServer>)
+        -> CustomResult => Self::custom_request_op;
+    notify fn on_cancelled(
         notification: CancelledNotificationParam,
         context: NotificationContext<RoleServer>,
-    ) {
-        self.inner.on_cancelled(notification, context).await;
-    }
-
-    async fn on_progress(
-        &self,
+    );
+    notify fn on_progress(
         notification: ProgressNotificationParam,
         context: NotificationContext<RoleServer>,
-    ) {
-        self.inner.on_progress(notification, context).await;
-    }
-
-    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.inner.on_initialized(context).await;
-    }
-
-    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
-        self.inner.on_roots_list_changed(context).await;
-    }
-
-    async fn on_custom_notification(
-        &self,
+    );
+    notify fn on_initialized(context: NotificationContext<RoleServer>);
+    notify fn on_roots_list_changed(context: NotificationContext<RoleServer>);
+    notify fn on_custom_notification(
         notification: CustomNotification,
         context: NotificationContext<RoleServer>,
-    ) {
-        self.inner
-            .on_custom_notification(notification, context)
-            .await;
-    }
-
-    fn get_info(&self) -> ServerConfig {
-        self.inner.get_info()
-    }
-
-    async fn get_task(
-        &self,
-        request: GetTaskParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<GetTaskResult, McpError> {
-        let op = self.op("tasks/get", Target::None, &context);
-        self.plain(op, self.inner.get_task(request, context)).await
-    }
-
-    async fn update_task(
-        &self,
-        request: UpdateTaskParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<(), McpError> {
-        let op = self.op("tasks/update", Target::None, &context);
-        self.plain(op, self.inner.update_task(request, context))
-            .await
-    }
-
-    async fn cancel_task(
-        &self,
-        request: CancelTaskParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<(), McpError> {
-        let op = self.op("tasks/cancel", Target::None, &context);
-        self.plain(op, self.inner.cancel_task(request, context))
-            .await
-    }
-
-    async fn list_skills(
-        &self,
+    );
+    forward fn get_info() -> ServerConfig;
+    traced fn get_task(request: GetTaskParams, context: RequestContext<RoleServer>)
+        -> GetTaskResult => Self::untargeted::<GetTaskMethod, _>;
+    traced fn update_task(request: UpdateTaskParams, context: RequestContext<RoleServer>)
+        -> () => Self::untargeted::<UpdateTaskMethod, _>;
+    traced fn cancel_task(request: CancelTaskParams, context: RequestContext<RoleServer>)
+        -> () => Self::untargeted::<CancelTaskMethod, _>;
+    traced fn list_skills(
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
-    ) -> Result<ListSkillsResult, McpError> {
-        let op = self.op("skills/list", Target::None, &context);
-        self.plain(op, self.inner.list_skills(request, context))
-            .await
-    }
-
-    async fn get_skill(
-        &self,
-        request: GetSkillRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<GetSkillResult, McpError> {
-        let op = self.op("skills/get", Target::None, &context);
-        self.plain(op, self.inner.get_skill(request, context)).await
-    }
-
-    async fn read_resource_directory(
-        &self,
+    ) -> ListSkillsResult => Self::untargeted::<ListSkillsRequestMethod, _>;
+    traced fn get_skill(request: GetSkillRequestParams, context: RequestContext<RoleServer>)
+        -> GetSkillResult => Self::untargeted::<GetSkillRequestMethod, _>;
+    traced fn read_resource_directory(
         request: ReadResourceDirectoryRequestParams,
         context: RequestContext<RoleServer>,
-    ) -> Result<ReadResourceDirectoryResult, McpError> {
-        let op = self.op("resources/directory/read", Target::None, &context);
-        self.plain(op, self.inner.read_resource_directory(request, context))
-            .await
-    }
+    ) -> ReadResourceDirectoryResult => Self::untargeted::<ReadResourceDirectoryRequestMethod, _>;
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use opentelemetry::metrics::Meter;
 use rmcp::ServerHandler;
 use rmcp::service::{RequestContext, RoleServer};
+use tower_layer::Layer;
 
 use crate::capture::CaptureConfig;
 use crate::handler::OtelHandler;
@@ -40,7 +41,8 @@ pub(crate) struct Shared {
 
 /// Builds [`OtelHandler`]s that share one configuration and one set of metric instruments.
 ///
-/// Cheap to clone; call [`layer`](Self::layer) in rmcp's per-session service factory:
+/// `OtelLayer` is a [`tower_layer::Layer`] for any rmcp [`ServerHandler`], so it composes with
+/// other MCP-level layers in a `tower::ServiceBuilder` (the first `.layer` is the outermost):
 ///
 /// ```
 /// use mcp_otel::{CaptureConfig, OtelLayer};
@@ -50,12 +52,24 @@ pub(crate) struct Shared {
 /// let otel = OtelLayer::builder()
 ///     .capture(CaptureConfig::enabled().redact(["ssn"]))
 ///     .build();
-/// let factory = move || Ok::<_, std::io::Error>(otel.layer(MyServer));
+/// // `.layer(authz)` and other decorators go after it, inside the tracing.
+/// let handler = tower::ServiceBuilder::new().layer(otel).service(MyServer);
+/// // Streamable HTTP clones the stack once per session: each clone is a fresh handler.
+/// let factory = move || Ok::<_, std::io::Error>(handler.clone());
 /// # let _ = factory();
 /// ```
+///
+/// Cheap to clone; [`layer`](Self::layer) (the inherent method, or [`Layer::layer`]) wraps one
+/// handler. A layer is in session mode by default: a handler that answers `initialize` records
+/// `mcp.server.session.duration` when it is dropped. For rmcp's stateless Streamable HTTP mode
+/// (`legacy_session_mode = false`, one handler per request, no session), build the layer with
+/// [`OtelLayerBuilder::stateless`] or turn an existing one with [`OtelLayer::stateless`]: its
+/// handlers start no session clock.
 #[derive(Clone)]
 pub struct OtelLayer {
     pub(crate) shared: Arc<Shared>,
+    /// Whether its handlers time sessions (`false`: stateless mode).
+    sessions: bool,
 }
 
 impl fmt::Debug for OtelLayer {
@@ -70,6 +84,7 @@ impl fmt::Debug for OtelLayer {
             )
             .field("metrics", &self.shared.metrics.is_some())
             .field("user_id", &self.shared.user_id.is_some())
+            .field("stateless", &!self.sessions)
             .finish()
     }
 }
@@ -92,19 +107,47 @@ impl OtelLayer {
     }
 
     /// Wraps `inner`: the handler of one session (legacy protocol) or one connection (stdio).
-    /// An `initialize` it answers starts `mcp.server.session.duration`, recorded when the
-    /// handler is dropped.
+    /// In session mode (the default) an `initialize` it answers starts
+    /// `mcp.server.session.duration`, recorded when the handler is dropped; a layer built
+    /// [`stateless`](OtelLayerBuilder::stateless) gives handlers that start no session clock.
+    /// The same as [`Layer::layer`].
     pub fn layer<H: ServerHandler>(&self, inner: H) -> OtelHandler<H> {
-        OtelHandler::from_parts(inner, self.shared.clone(), true)
+        OtelHandler::from_parts(inner, self.shared.clone(), self.sessions)
     }
 
     /// Wraps `inner` for one request of rmcp's stateless Streamable HTTP mode
     /// (`legacy_session_mode = false`), where each request gets its own handler and there is
     /// no session: like [`layer`](Self::layer), but an `initialize` starts no session clock,
-    /// so no `mcp.server.session.duration` is recorded for sessions that do not exist.
-    /// (Requests of the 2026-07-28 revision never `initialize`; either method serves them.)
+    /// so no `mcp.server.session.duration` is recorded for sessions that do not exist, whatever
+    /// the mode of this layer. (Requests of the 2026-07-28 revision never `initialize`; either
+    /// method serves them.) The same as `self.stateless().layer(inner)`.
     pub fn layer_stateless<H: ServerHandler>(&self, inner: H) -> OtelHandler<H> {
         OtelHandler::from_parts(inner, self.shared.clone(), false)
+    }
+
+    /// This layer in stateless mode: the same configuration and instruments, and handlers that
+    /// start no session clock (see [`layer_stateless`](Self::layer_stateless)).
+    #[must_use]
+    pub fn stateless(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            sessions: false,
+        }
+    }
+
+    /// Whether this layer is in stateless mode.
+    pub fn is_stateless(&self) -> bool {
+        !self.sessions
+    }
+}
+
+/// Wraps a handler as [`OtelLayer::layer`] does, honouring the layer's mode (session or
+/// stateless).
+impl<H: ServerHandler> Layer<H> for OtelLayer {
+    type Service = OtelHandler<H>;
+
+    fn layer(&self, inner: H) -> Self::Service {
+        OtelLayer::layer(self, inner)
     }
 }
 
@@ -123,7 +166,7 @@ enum MeterChoice {
 /// Configures an [`OtelLayer`]. Defaults: capture off ([`CaptureConfig::default`]),
 /// [`Transport::Pipe`], resource URI not in span names, caller errors (`-32602` …) not marked as
 /// errors, metrics recorded through the global meter provider (`opentelemetry::global`), no
-/// `user.id`.
+/// `user.id`, session mode.
 #[must_use]
 #[derive(Default)]
 pub struct OtelLayerBuilder {
@@ -133,6 +176,7 @@ pub struct OtelLayerBuilder {
     caller_errors_are_errors: bool,
     meter: MeterChoice,
     user_id: Option<Arc<UserIdFn>>,
+    stateless: bool,
 }
 
 impl fmt::Debug for OtelLayerBuilder {
@@ -140,6 +184,7 @@ impl fmt::Debug for OtelLayerBuilder {
         f.debug_struct("OtelLayerBuilder")
             .field("capture", &self.capture)
             .field("transport", &self.transport)
+            .field("stateless", &self.stateless)
             .finish_non_exhaustive()
     }
 }
@@ -197,6 +242,14 @@ impl OtelLayerBuilder {
         self
     }
 
+    /// Stateless mode (off by default), for rmcp's stateless Streamable HTTP mode
+    /// (`legacy_session_mode = false`): the layer's handlers start no session clock, so no
+    /// `mcp.server.session.duration` is recorded. See [`OtelLayer::stateless`].
+    pub fn stateless(mut self, on: bool) -> Self {
+        self.stateless = on;
+        self
+    }
+
     /// Builds the layer (creating the metric instruments once).
     pub fn build(self) -> OtelLayer {
         let meter = match self.meter {
@@ -213,6 +266,7 @@ impl OtelLayerBuilder {
                 metrics: meter.as_ref().map(ServerMetrics::new),
                 user_id: self.user_id,
             }),
+            sessions: !self.stateless,
         }
     }
 }

@@ -1,29 +1,40 @@
 #![doc = include_str!("../README.md")]
 
 pub mod capture;
+#[cfg(feature = "pipeline")]
 mod console;
 mod handler;
+#[cfg(feature = "pipeline")]
 mod init;
 mod layer;
+#[cfg(feature = "pipeline")]
 mod logfmt;
 pub mod metrics;
 pub mod openinference;
 mod operation;
+#[cfg(feature = "pipeline")]
 pub mod profile;
 pub mod propagation;
 pub mod semconv;
 pub mod stats;
+#[cfg(feature = "pipeline")]
 mod tls;
 
 pub use capture::CaptureConfig;
+#[cfg(feature = "pipeline")]
 pub use console::ConsoleExporter;
+#[doc(hidden)]
+pub use handler::FORWARDED_METHODS;
 pub use handler::OtelHandler;
+#[cfg(feature = "pipeline")]
 pub use init::{
     ExportStats, InitError, OtlpProtocol, SamplerConfig, TelemetryConfig, TelemetryGuard,
     TraceExporter, build, init,
 };
 pub use layer::{OtelLayer, OtelLayerBuilder, Transport, UserIdFn};
+#[cfg(feature = "pipeline")]
 pub use logfmt::TraceIdFormat;
+#[cfg(feature = "pipeline")]
 pub use profile::Profile;
 
 /// The instrumentation scope name of this crate's meter and spans.

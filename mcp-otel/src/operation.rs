@@ -42,6 +42,8 @@ pub(crate) struct Operation {
     tool: Option<String>,
     /// Whether [`Self::finish`] records `mcp.server.operation.duration`.
     duration_metric: bool,
+    /// Whether the request came over HTTP (its extensions carry `http::request::Parts`).
+    http: bool,
 }
 
 impl Operation {
@@ -62,6 +64,7 @@ impl Operation {
             mcp.method.name = method,
         );
         let recording = !span.is_disabled();
+        let over_http = context.extensions.get::<http::request::Parts>().is_some();
         // Nothing below is needed when no subscriber records the span and no metrics are
         // recorded: the request then costs one disabled span and no allocation here.
         if !recording && shared.metrics.is_none() {
@@ -73,6 +76,7 @@ impl Operation {
                 metric_attrs: Vec::new(),
                 tool: None,
                 duration_metric: true,
+                http: over_http,
             };
         }
         if recording {
@@ -167,6 +171,7 @@ impl Operation {
             metric_attrs,
             tool,
             duration_metric: true,
+            http: over_http,
         };
         if recording {
             for kv in &op.metric_attrs {
@@ -203,6 +208,11 @@ impl Operation {
     /// The request's span, to instrument the inner handler's future with.
     pub(crate) fn span(&self) -> &Span {
         &self.span
+    }
+
+    /// Whether the request came over HTTP.
+    pub(crate) fn over_http(&self) -> bool {
+        self.http
     }
 
     /// Whether a subscriber records the span.

@@ -106,6 +106,7 @@ async fn capture_respects_the_size_cap() {
     assert!(input.len() <= 16 + "…[truncated]".len(), "{input}");
 }
 
+#[cfg(feature = "pipeline")]
 #[test]
 fn capture_from_the_environment() {
     let env = [

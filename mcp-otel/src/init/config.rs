@@ -1,0 +1,467 @@
+//! What the pipeline is built from: [`TelemetryConfig`] (plain data, or read from the
+//! environment) and the exporter and sampler choices it holds.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::Sampler;
+
+use super::InitError;
+use crate::capture::CaptureConfig;
+use crate::openinference;
+use crate::profile::Profile;
+
+/// Where finished spans go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TraceExporter {
+    /// OTLP to [`TelemetryConfig::otlp_endpoint`] (`OTEL_TRACES_EXPORTER=otlp`, the default).
+    #[default]
+    Otlp,
+    /// One line per span on stderr, for development (`OTEL_TRACES_EXPORTER=console`).
+    Console,
+    /// Spans are still created (log lines keep their ids) but not exported
+    /// (`OTEL_TRACES_EXPORTER=none`).
+    None,
+}
+
+/// The OTLP wire protocol (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtlpProtocol {
+    /// `http/protobuf`, the default: `POST {endpoint}/v1/traces` and `/v1/metrics`.
+    #[default]
+    HttpProtobuf,
+    /// `grpc` (needs the `grpc` feature, and [`init`](crate::init()) called inside a Tokio runtime).
+    Grpc,
+}
+
+/// Which traces are recorded (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum SamplerConfig {
+    /// `always_on`.
+    AlwaysOn,
+    /// `always_off`.
+    AlwaysOff,
+    /// `traceidratio`: this fraction of traces, by trace id.
+    TraceIdRatio(f64),
+    /// `parentbased_always_on`, the default: follow the caller's decision carried in
+    /// `traceparent`, record root traces.
+    #[default]
+    ParentBasedAlwaysOn,
+    /// `parentbased_always_off`.
+    ParentBasedAlwaysOff,
+    /// `parentbased_traceidratio`.
+    ParentBasedTraceIdRatio(f64),
+}
+
+impl SamplerConfig {
+    pub(super) fn to_sampler(self) -> Sampler {
+        match self {
+            Self::AlwaysOn => Sampler::AlwaysOn,
+            Self::AlwaysOff => Sampler::AlwaysOff,
+            Self::TraceIdRatio(ratio) => Sampler::TraceIdRatioBased(ratio),
+            Self::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+            Self::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+            Self::ParentBasedTraceIdRatio(ratio) => {
+                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+            }
+        }
+    }
+}
+
+/// Everything [`init`](crate::init()) sets up. Plain data with documented defaults ([`TelemetryConfig::new`]);
+/// [`from_env`](Self::from_env) reads the standard `OTEL_*` variables, the Phoenix ones and
+/// this crate's `MCP_*` ones.
+///
+/// ```
+/// use mcp_otel::{SamplerConfig, TelemetryConfig, TraceExporter};
+///
+/// let env = [
+///     ("PHOENIX_COLLECTOR_ENDPOINT", "http://127.0.0.1:6006"),
+///     ("PHOENIX_PROJECT_NAME", "firewall"),
+///     ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+///     ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+/// ];
+/// let config = TelemetryConfig::new("my-server")
+///     .merge_lookup(|key| env.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()))
+///     .unwrap();
+/// assert_eq!(config.traces, TraceExporter::Otlp);
+/// assert_eq!(config.otlp_endpoint, "http://127.0.0.1:6006");
+/// assert_eq!(config.project_name.as_deref(), Some("firewall"));
+/// assert_eq!(config.sampler, SamplerConfig::ParentBasedTraceIdRatio(0.25));
+/// assert!(!config.metrics, "Phoenix takes no OTLP metrics");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+#[allow(clippy::struct_excessive_bools)] // plain configuration data: one switch per setting
+pub struct TelemetryConfig {
+    /// Set up export at all (`MCP_OTEL_ENABLED`). When `false`, [`init`](crate::init()) installs only the log
+    /// output. Default `true`.
+    pub enabled: bool,
+    /// `service.name` (`OTEL_SERVICE_NAME`). Default: the name given to [`new`](Self::new).
+    pub service_name: String,
+    /// Where spans go (`OTEL_TRACES_EXPORTER`). Default [`TraceExporter::Otlp`].
+    pub traces: TraceExporter,
+    /// The OTLP base URL, without `/v1/traces` (`OTEL_EXPORTER_OTLP_ENDPOINT`, else
+    /// `PHOENIX_COLLECTOR_ENDPOINT`). Default `http://localhost:4318`, or `http://localhost:4317`
+    /// for gRPC.
+    pub otlp_endpoint: String,
+    /// The OTLP protocol (`OTEL_EXPORTER_OTLP_PROTOCOL`). Default `http/protobuf`.
+    pub otlp_protocol: OtlpProtocol,
+    /// Extra CA certificates (PEM files, each with one or more certificates) trusted for an
+    /// `https://` endpoint in addition to the platform's roots (`OTEL_EXPORTER_OTLP_CERTIFICATE`
+    /// adds one), for a collector with a certificate from a private CA. Read by [`init`](crate::init()); a
+    /// file that cannot be read or holds no certificate is an [`InitError::Certificate`].
+    /// Needs the `rustls` feature (on by default). Default none.
+    ///
+    /// The platform's roots are those of its certificate verifier; on Linux that is the system
+    /// bundle, replaced by the files `SSL_CERT_FILE`/`SSL_CERT_DIR` name when they are set.
+    pub otlp_certificates: Vec<PathBuf>,
+    /// Extra request headers; `PHOENIX_API_KEY` adds `authorization: Bearer <key>`.
+    /// (`OTEL_EXPORTER_OTLP_HEADERS` is read by the exporter itself.)
+    pub otlp_headers: Vec<(String, String)>,
+    /// The Phoenix project (`PHOENIX_PROJECT_NAME`), sent as the resource attribute
+    /// `openinference.project.name`. Default none (Phoenix's `default` project).
+    pub project_name: Option<String>,
+    /// Which traces to record. Default [`SamplerConfig::ParentBasedAlwaysOn`].
+    pub sampler: SamplerConfig,
+    /// Export metrics over OTLP (`OTEL_METRICS_EXPORTER=otlp|none`). Default: on when traces go
+    /// to an OTLP endpoint other than one given only by `PHOENIX_COLLECTOR_ENDPOINT` (Phoenix
+    /// takes traces only).
+    pub metrics: bool,
+    /// The metric export interval (`OTEL_METRIC_EXPORT_INTERVAL`, milliseconds). Default 60 s.
+    pub metric_interval: Duration,
+    /// Bound of the span queue between requests and the exporter thread
+    /// (`OTEL_BSP_MAX_QUEUE_SIZE`); when full, new spans are dropped rather than waited for.
+    /// Default 2048.
+    pub max_queue_size: usize,
+    /// Delay between batch exports (`OTEL_BSP_SCHEDULE_DELAY`, milliseconds). Default 5 s.
+    pub scheduled_delay: Duration,
+    /// Timeout of one export request (`OTEL_EXPORTER_OTLP_TIMEOUT`, milliseconds). Default 10 s.
+    pub export_timeout: Duration,
+    /// The log filter, in `EnvFilter` syntax (`MCP_LOG_LEVEL`, e.g. `info` or
+    /// `info,mcp_cache=debug`). Default `info`.
+    pub log_filter: String,
+    /// Which `tracing` spans become OpenTelemetry spans, in `EnvFilter` syntax, independent of
+    /// the log filter. Default `info` (the request spans and library spans such as
+    /// `cache.read`, `auth.check_scope`).
+    pub span_filter: String,
+    /// Print log lines (with `trace_id`/`span_id`) to stderr. Default `true`.
+    pub log_to_stderr: bool,
+    /// Input/output capture for the [`OtelLayer`](crate::OtelLayer) built by
+    /// [`TelemetryGuard::layer`] (`MCP_OTEL_CAPTURE_IO`, `MCP_OTEL_REDACT_FIELDS`,
+    /// `MCP_OTEL_CAPTURE_MAX_BYTES`). Default off.
+    pub capture: CaptureConfig,
+    /// Colour the log lines with ANSI escape codes (`MCP_LOG_ANSI`; `NO_COLOR` turns it off).
+    /// Default: only when stderr is a terminal, so log files and collectors get plain text.
+    pub log_ansi: bool,
+    /// The [`Profile`] whose defaults these are (`MCP_OTEL_PROFILE`), `None` for the built-in
+    /// defaults. Set with [`profile`](Self::profile).
+    pub profile: Option<Profile>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self::new("unknown_service")
+    }
+}
+
+fn parse_bool(variable: &'static str, value: &str) -> Result<bool, InitError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(InitError::InvalidEnv {
+            variable,
+            value: value.to_owned(),
+            expected: "true or false",
+        }),
+    }
+}
+
+fn parse_millis(variable: &'static str, value: &str) -> Result<Duration, InitError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| InitError::InvalidEnv {
+            variable,
+            value: value.to_owned(),
+            expected: "a whole number of milliseconds",
+        })
+}
+
+fn parse_usize(variable: &'static str, value: &str) -> Result<usize, InitError> {
+    value
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| InitError::InvalidEnv {
+            variable,
+            value: value.to_owned(),
+            expected: "a positive whole number",
+        })
+}
+
+fn parse_ratio(value: Option<&str>) -> Result<f64, InitError> {
+    let Some(value) = value else {
+        return Ok(1.0);
+    };
+    match value.trim().parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err(InitError::InvalidEnv {
+            variable: "OTEL_TRACES_SAMPLER_ARG",
+            value: value.to_owned(),
+            expected: "a number from 0 to 1",
+        }),
+    }
+}
+
+/// `http://host:6006/v1/traces` and `http://host:6006/` both become `http://host:6006`.
+fn base_endpoint(endpoint: &str) -> String {
+    let endpoint = endpoint.trim().trim_end_matches('/');
+    endpoint
+        .strip_suffix("/v1/traces")
+        .unwrap_or(endpoint)
+        .to_owned()
+}
+
+impl TelemetryConfig {
+    /// The defaults, for a service called `service_name`.
+    pub fn new(service_name: impl Into<String>) -> Self {
+        Self {
+            enabled: true,
+            service_name: service_name.into(),
+            traces: TraceExporter::Otlp,
+            otlp_endpoint: "http://localhost:4318".to_owned(),
+            otlp_protocol: OtlpProtocol::HttpProtobuf,
+            otlp_certificates: Vec::new(),
+            otlp_headers: Vec::new(),
+            project_name: None,
+            sampler: SamplerConfig::default(),
+            metrics: true,
+            metric_interval: Duration::from_secs(60),
+            max_queue_size: 2048,
+            scheduled_delay: Duration::from_secs(5),
+            export_timeout: Duration::from_secs(10),
+            log_filter: "info".to_owned(),
+            span_filter: "info".to_owned(),
+            log_to_stderr: true,
+            capture: CaptureConfig::default(),
+            log_ansi: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            profile: None,
+        }
+    }
+
+    /// Sets every field `profile` has an opinion on to the profile's value (see [`Profile`]);
+    /// set fields afterwards, or use [`merge_lookup`](Self::merge_lookup), to override them.
+    #[must_use]
+    pub fn profile(mut self, profile: Profile) -> Self {
+        profile.apply(&mut self);
+        self
+    }
+
+    /// [`new`](Self::new) with the process environment applied
+    /// ([`merge_lookup`](Self::merge_lookup) over `std::env::var`).
+    pub fn from_env(service_name: impl Into<String>) -> Result<Self, InitError> {
+        Self::new(service_name).merge_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Applies the variables that `lookup` returns, overriding the fields they name:
+    ///
+    /// | Variable | Field |
+    /// | --- | --- |
+    /// | `MCP_OTEL_PROFILE` (`development`, `production`), applied first | every field, see [`Profile`] |
+    /// | `MCP_OTEL_ENABLED` | `enabled` |
+    /// | `OTEL_SERVICE_NAME` | `service_name` |
+    /// | `OTEL_TRACES_EXPORTER` (`otlp`, `console`, `none`) | `traces` |
+    /// | `OTEL_EXPORTER_OTLP_ENDPOINT`, else `PHOENIX_COLLECTOR_ENDPOINT` | `otlp_endpoint` |
+    /// | `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, `grpc`) | `otlp_protocol` |
+    /// | `OTEL_EXPORTER_OTLP_CERTIFICATE` (a PEM file, added) | `otlp_certificates` |
+    /// | `PHOENIX_API_KEY` | `otlp_headers` (`authorization: Bearer …`) |
+    /// | `PHOENIX_PROJECT_NAME` | `project_name` |
+    /// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` (alone: the ratio of a ratio sampler) | `sampler` |
+    /// | `OTEL_METRICS_EXPORTER` (`otlp`, `none`) | `metrics` |
+    /// | `OTEL_METRIC_EXPORT_INTERVAL` | `metric_interval` |
+    /// | `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_SCHEDULE_DELAY` | `max_queue_size`, `scheduled_delay` |
+    /// | `OTEL_EXPORTER_OTLP_TIMEOUT` | `export_timeout` |
+    /// | `MCP_LOG_LEVEL` | `log_filter` |
+    /// | `MCP_OTEL_SPAN_FILTER` | `span_filter` |
+    /// | `MCP_LOG_ANSI` (`true`, `false`), else `NO_COLOR` (any value: off) | `log_ansi` |
+    /// | `MCP_OTEL_CAPTURE_IO`, `MCP_OTEL_REDACT_FIELDS` (comma-separated, added), `MCP_OTEL_CAPTURE_MAX_BYTES` | `capture` |
+    ///
+    /// With the development profile, an OTLP endpoint variable (a local Phoenix) switches traces
+    /// from the console to OTLP unless `OTEL_TRACES_EXPORTER` says otherwise.
+    ///
+    /// Empty values count as unset. Values that do not parse are errors, not silently ignored.
+    #[allow(clippy::too_many_lines)] // one arm per variable of the table above
+    pub fn merge_lookup<F>(mut self, lookup: F) -> Result<Self, InitError>
+    where
+        F: Fn(&str) -> Option<String>,
+    {
+        let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+
+        if let Some(v) = get("MCP_OTEL_PROFILE") {
+            self = self.profile(v.parse()?);
+        }
+        if let Some(v) = get("MCP_OTEL_ENABLED") {
+            self.enabled = parse_bool("MCP_OTEL_ENABLED", &v)?;
+        }
+        if let Some(v) = get("OTEL_SERVICE_NAME") {
+            v.trim().clone_into(&mut self.service_name);
+        }
+        if let Some(v) = get("OTEL_TRACES_EXPORTER") {
+            self.traces = match v.trim().to_ascii_lowercase().as_str() {
+                "otlp" => TraceExporter::Otlp,
+                "console" | "stdout" => TraceExporter::Console,
+                "none" => TraceExporter::None,
+                _ => {
+                    return Err(InitError::InvalidEnv {
+                        variable: "OTEL_TRACES_EXPORTER",
+                        value: v,
+                        expected: "otlp, console or none",
+                    });
+                }
+            };
+        }
+        if let Some(v) = get("OTEL_EXPORTER_OTLP_PROTOCOL") {
+            self.otlp_protocol = match v.trim() {
+                "http/protobuf" => OtlpProtocol::HttpProtobuf,
+                "grpc" => {
+                    "http://localhost:4317".clone_into(&mut self.otlp_endpoint);
+                    OtlpProtocol::Grpc
+                }
+                _ => {
+                    return Err(InitError::InvalidEnv {
+                        variable: "OTEL_EXPORTER_OTLP_PROTOCOL",
+                        value: v,
+                        expected: "http/protobuf or grpc",
+                    });
+                }
+            };
+        }
+        let otel_endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT");
+        let phoenix_endpoint = get("PHOENIX_COLLECTOR_ENDPOINT");
+        let phoenix_only = otel_endpoint.is_none() && phoenix_endpoint.is_some();
+        if let Some(v) = otel_endpoint.or(phoenix_endpoint) {
+            self.otlp_endpoint = base_endpoint(&v);
+            if self.profile == Some(Profile::Development) && get("OTEL_TRACES_EXPORTER").is_none() {
+                self.traces = TraceExporter::Otlp;
+            }
+        }
+        if let Some(path) = get("OTEL_EXPORTER_OTLP_CERTIFICATE") {
+            self.otlp_certificates.push(PathBuf::from(path.trim()));
+        }
+        if let Some(key) = get("PHOENIX_API_KEY") {
+            self.otlp_headers
+                .push(("authorization".to_owned(), format!("Bearer {}", key.trim())));
+        }
+        if let Some(v) = get("PHOENIX_PROJECT_NAME") {
+            self.project_name = Some(v.trim().to_owned());
+        }
+        let sampler_arg = get("OTEL_TRACES_SAMPLER_ARG");
+        if let Some(v) = get("OTEL_TRACES_SAMPLER") {
+            let arg = sampler_arg.as_deref();
+            self.sampler = match v.trim().to_ascii_lowercase().as_str() {
+                "always_on" => SamplerConfig::AlwaysOn,
+                "always_off" => SamplerConfig::AlwaysOff,
+                "traceidratio" => SamplerConfig::TraceIdRatio(parse_ratio(arg)?),
+                "parentbased_always_on" => SamplerConfig::ParentBasedAlwaysOn,
+                "parentbased_always_off" => SamplerConfig::ParentBasedAlwaysOff,
+                "parentbased_traceidratio" => {
+                    SamplerConfig::ParentBasedTraceIdRatio(parse_ratio(arg)?)
+                }
+                _ => {
+                    return Err(InitError::InvalidEnv {
+                        variable: "OTEL_TRACES_SAMPLER",
+                        value: v,
+                        expected: "always_on, always_off, traceidratio, parentbased_always_on, \
+                                   parentbased_always_off or parentbased_traceidratio",
+                    });
+                }
+            };
+        } else if let Some(arg) = sampler_arg.as_deref() {
+            // The argument alone tunes the ratio of the sampler already chosen (a profile's).
+            match &mut self.sampler {
+                SamplerConfig::TraceIdRatio(ratio)
+                | SamplerConfig::ParentBasedTraceIdRatio(ratio) => {
+                    *ratio = parse_ratio(Some(arg))?;
+                }
+                _ => {}
+            }
+        }
+        self.metrics = match get("OTEL_METRICS_EXPORTER") {
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "otlp" => true,
+                "none" => false,
+                _ => {
+                    return Err(InitError::InvalidEnv {
+                        variable: "OTEL_METRICS_EXPORTER",
+                        value: v,
+                        expected: "otlp or none",
+                    });
+                }
+            },
+            None => self.metrics && self.traces == TraceExporter::Otlp && !phoenix_only,
+        };
+        if let Some(v) = get("OTEL_METRIC_EXPORT_INTERVAL") {
+            self.metric_interval = parse_millis("OTEL_METRIC_EXPORT_INTERVAL", &v)?;
+        }
+        if let Some(v) = get("OTEL_BSP_MAX_QUEUE_SIZE") {
+            self.max_queue_size = parse_usize("OTEL_BSP_MAX_QUEUE_SIZE", &v)?;
+        }
+        if let Some(v) = get("OTEL_BSP_SCHEDULE_DELAY") {
+            self.scheduled_delay = parse_millis("OTEL_BSP_SCHEDULE_DELAY", &v)?;
+        }
+        if let Some(v) = get("OTEL_EXPORTER_OTLP_TIMEOUT") {
+            self.export_timeout = parse_millis("OTEL_EXPORTER_OTLP_TIMEOUT", &v)?;
+        }
+        if let Some(v) = get("MCP_LOG_LEVEL") {
+            v.trim().clone_into(&mut self.log_filter);
+        }
+        if let Some(v) = get("MCP_OTEL_SPAN_FILTER") {
+            v.trim().clone_into(&mut self.span_filter);
+        }
+        if let Some(v) = get("MCP_LOG_ANSI") {
+            self.log_ansi = parse_bool("MCP_LOG_ANSI", &v)?;
+        } else if get("NO_COLOR").is_some() {
+            self.log_ansi = false;
+        }
+        if let Some(v) = get("MCP_OTEL_CAPTURE_IO") {
+            self.capture.enabled = parse_bool("MCP_OTEL_CAPTURE_IO", &v)?;
+        }
+        if let Some(v) = get("MCP_OTEL_REDACT_FIELDS") {
+            self.capture.redact_fields.extend(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        if let Some(v) = get("MCP_OTEL_CAPTURE_MAX_BYTES") {
+            self.capture.max_bytes = parse_usize("MCP_OTEL_CAPTURE_MAX_BYTES", &v)?;
+        }
+        Ok(self)
+    }
+
+    pub(super) fn resource(&self) -> Resource {
+        let mut builder = Resource::builder().with_service_name(self.service_name.clone());
+        if let Some(project) = &self.project_name {
+            builder =
+                builder.with_attribute(KeyValue::new(openinference::PROJECT_NAME, project.clone()));
+        }
+        builder.build()
+    }
+
+    #[cfg(feature = "otlp")]
+    pub(super) fn signal_url(&self, path: &str) -> String {
+        match self.otlp_protocol {
+            OtlpProtocol::HttpProtobuf => format!("{}{path}", self.otlp_endpoint),
+            OtlpProtocol::Grpc => self.otlp_endpoint.clone(),
+        }
+    }
+}
