@@ -56,7 +56,7 @@ pub fn principal_from(context: &RequestContext<RoleServer>) -> Option<&Principal
 struct Config {
     policy: AllOf,
     principal: Option<Arc<PrincipalFn>>,
-    /// The principal of [`AuthzHandlerBuilder::principal`], for the calls rmcp makes without a
+    /// The principal of [`AuthzLayerBuilder::principal`], for the calls rmcp makes without a
     /// request context (the `subscriptions/listen` acknowledgement).
     fixed_principal: Option<Principal>,
     hidden_tool: Arc<HiddenErrorFn>,
@@ -64,24 +64,140 @@ struct Config {
     hidden_prompt: Arc<HiddenErrorFn>,
 }
 
-/// Builds an [`AuthzHandler`]. Defaults: no policy (everything allowed, which is rarely what
-/// you want: add at least one), the principal read from the request (see [`principal_from`]),
-/// and the "unknown target" errors rmcp's own routers return.
-#[must_use]
-pub struct AuthzHandlerBuilder<H> {
-    inner: H,
-    config: Config,
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            policy: AllOf::new(),
+            principal: None,
+            fixed_principal: None,
+            hidden_tool: Arc::new(|_| ErrorData::invalid_params("tool not found", None)),
+            hidden_resource: Arc::new(|uri| {
+                ErrorData::resource_not_found(
+                    format!("resource not found: {uri}"),
+                    Some(serde_json::json!({ "uri": uri })),
+                )
+            }),
+            hidden_prompt: Arc::new(|name| {
+                ErrorData::invalid_params(format!("prompt '{name}' not found"), None)
+            }),
+        }
+    }
 }
 
-impl<H> fmt::Debug for AuthzHandlerBuilder<H> {
+/// The configuration of [`AuthzHandler`] (policies, how the principal is found, the errors of
+/// hidden targets) as a [`tower_layer::Layer`]: `layer(server)` wraps any rmcp
+/// [`ServerHandler`] in an [`AuthzHandler`]. Cheap to clone (one `Arc`), so one layer can wrap
+/// the handler of every session.
+///
+/// # Order of the layers
+///
+/// The MCP-level decorators compose with `tower::ServiceBuilder` (the first `layer` is the
+/// outermost, the one that sees a request first):
+///
+/// ```text
+/// ServiceBuilder::new()
+///     .layer(otel)            // OtelLayer (mcp-otel)
+///     .layer(authz)           // AuthzLayer (this crate)
+///     .layer(cache_resources) // CacheResourcesLayer (mcp-cache)
+///     .service(server)
+/// ```
+///
+/// - `OtelLayer` outermost: every request gets its span, also the ones `AuthzLayer` refuses,
+///   so denials are traced with their reason. Inside `AuthzLayer` it would never see them.
+/// - `AuthzLayer` outside `CacheResourcesLayer`: the cache's resources are listed, read and
+///   subscribed through the policy like any other resource. Inside it, cached resources would
+///   be served to every caller unchecked.
+/// - Over HTTP, [`AuthLayer`](crate::AuthLayer) (token verification) and
+///   [`listen_filter_layer`](Self::listen_filter_layer) go in front of rmcp's Streamable HTTP
+///   service at the axum level; they are HTTP layers, not MCP ones, and put the verified
+///   [`Principal`] into the request that `AuthzHandler` then reads.
+///
+/// ```
+/// use mcp_authz::{AuthzLayer, Principal, Requirement, StaticPolicy};
+/// # #[derive(Clone)] struct MyServer;
+/// # impl rmcp::ServerHandler for MyServer {}
+///
+/// let authz = AuthzLayer::builder()
+///     .policy(StaticPolicy::new().tool("list_rules", Requirement::none().scopes(["rules:read"])))
+///     .principal(Principal::new("alice").with_scopes(["rules:read"]))
+///     .build();
+/// let handler = tower::ServiceBuilder::new().layer(authz).service(MyServer);
+/// # let _: mcp_authz::AuthzHandler<MyServer> = handler;
+/// ```
+#[derive(Clone)]
+pub struct AuthzLayer {
+    config: Arc<Config>,
+}
+
+impl fmt::Debug for AuthzLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthzHandlerBuilder")
+        f.debug_struct("AuthzLayer")
             .field("policies", &self.config.policy.len())
             .finish_non_exhaustive()
     }
 }
 
-impl<H: ServerHandler> AuthzHandlerBuilder<H> {
+impl AuthzLayer {
+    /// Starts building a layer. Defaults: no policy (everything allowed, which is rarely what
+    /// you want: add at least one), the principal read from the request (see
+    /// [`principal_from`]), and the "unknown target" errors rmcp's own routers return.
+    pub fn builder() -> AuthzLayerBuilder {
+        AuthzLayerBuilder {
+            config: Config::default(),
+        }
+    }
+
+    /// An HTTP layer that filters `subscriptions/listen` requests with this layer's policy
+    /// before rmcp acknowledges them (see [`ListenFilterLayer`](crate::ListenFilterLayer)). Put
+    /// it inside [`AuthLayer`](crate::AuthLayer) when the handler is served over Streamable HTTP:
+    /// without it, a listen request naming a resource the caller may not read is refused as a
+    /// whole instead of being acknowledged for the permitted part.
+    pub fn listen_filter_layer(&self) -> crate::ListenFilterLayer {
+        listen_filter(&self.config)
+    }
+}
+
+impl<H: ServerHandler> tower_layer::Layer<H> for AuthzLayer {
+    type Service = AuthzHandler<H>;
+
+    fn layer(&self, inner: H) -> AuthzHandler<H> {
+        AuthzHandler {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+fn listen_filter(config: &Arc<Config>) -> crate::ListenFilterLayer {
+    let config = Arc::clone(config);
+    crate::ListenFilterLayer::from_fn(move |principal, uri| {
+        config
+            .policy
+            .evaluate(&AccessRequest::new(
+                principal,
+                Action::Invoke,
+                TargetKind::Resource,
+                uri,
+            ))
+            .is_allowed()
+    })
+}
+
+/// Builds an [`AuthzLayer`]; see [`AuthzLayer::builder`] for the defaults.
+#[must_use]
+pub struct AuthzLayerBuilder {
+    config: Config,
+}
+
+impl fmt::Debug for AuthzLayerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthzLayerBuilder")
+            .field("policies", &self.config.policy.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthzLayerBuilder {
     /// Adds a policy. With several, every one must allow ([`AllOf`]).
     pub fn policy(mut self, policy: impl Policy) -> Self {
         self.config.policy.push(Arc::new(policy));
@@ -138,12 +254,82 @@ impl<H: ServerHandler> AuthzHandlerBuilder<H> {
         self
     }
 
-    /// Builds the handler.
-    pub fn build(self) -> AuthzHandler<H> {
-        AuthzHandler {
-            inner: self.inner,
+    /// Builds the layer.
+    pub fn build(self) -> AuthzLayer {
+        AuthzLayer {
             config: Arc::new(self.config),
         }
+    }
+}
+
+/// Builds an [`AuthzHandler`] around a given handler: the settings of [`AuthzLayerBuilder`]
+/// (same defaults), then [`build`](Self::build) applies the layer.
+#[must_use]
+pub struct AuthzHandlerBuilder<H> {
+    inner: H,
+    layer: AuthzLayerBuilder,
+}
+
+impl<H> fmt::Debug for AuthzHandlerBuilder<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthzHandlerBuilder")
+            .field("policies", &self.layer.config.policy.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: ServerHandler> AuthzHandlerBuilder<H> {
+    /// Adds a policy; see [`AuthzLayerBuilder::policy`].
+    pub fn policy(mut self, policy: impl Policy) -> Self {
+        self.layer = self.layer.policy(policy);
+        self
+    }
+
+    /// A fixed principal; see [`AuthzLayerBuilder::principal`].
+    pub fn principal(mut self, principal: Principal) -> Self {
+        self.layer = self.layer.principal(principal);
+        self
+    }
+
+    /// A principal resolver; see [`AuthzLayerBuilder::principal_fn`].
+    pub fn principal_fn<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&RequestContext<RoleServer>) -> Option<Principal> + Send + Sync + 'static,
+    {
+        self.layer = self.layer.principal_fn(f);
+        self
+    }
+
+    /// The error of a hidden tool; see [`AuthzLayerBuilder::hidden_tool_error`].
+    pub fn hidden_tool_error(
+        mut self,
+        f: impl Fn(&str) -> ErrorData + Send + Sync + 'static,
+    ) -> Self {
+        self.layer = self.layer.hidden_tool_error(f);
+        self
+    }
+
+    /// The error of a hidden resource; see [`AuthzLayerBuilder::hidden_resource_error`].
+    pub fn hidden_resource_error(
+        mut self,
+        f: impl Fn(&str) -> ErrorData + Send + Sync + 'static,
+    ) -> Self {
+        self.layer = self.layer.hidden_resource_error(f);
+        self
+    }
+
+    /// The error of a hidden prompt; see [`AuthzLayerBuilder::hidden_prompt_error`].
+    pub fn hidden_prompt_error(
+        mut self,
+        f: impl Fn(&str) -> ErrorData + Send + Sync + 'static,
+    ) -> Self {
+        self.layer = self.layer.hidden_prompt_error(f);
+        self
+    }
+
+    /// Builds the handler.
+    pub fn build(self) -> AuthzHandler<H> {
+        tower_layer::Layer::layer(&self.layer.build(), self.inner)
     }
 }
 
@@ -222,46 +408,26 @@ enum Check {
 }
 
 impl<H: ServerHandler> AuthzHandler<H> {
-    /// Starts building a handler around `inner`.
+    /// Starts building a handler around `inner`: shorthand for [`AuthzLayer::builder`] and
+    /// `layer(inner)`.
     pub fn builder(inner: H) -> AuthzHandlerBuilder<H> {
         AuthzHandlerBuilder {
             inner,
-            config: Config {
-                policy: AllOf::new(),
-                principal: None,
-                fixed_principal: None,
-                hidden_tool: Arc::new(|_| ErrorData::invalid_params("tool not found", None)),
-                hidden_resource: Arc::new(|uri| {
-                    ErrorData::resource_not_found(
-                        format!("resource not found: {uri}"),
-                        Some(serde_json::json!({ "uri": uri })),
-                    )
-                }),
-                hidden_prompt: Arc::new(|name| {
-                    ErrorData::invalid_params(format!("prompt '{name}' not found"), None)
-                }),
-            },
+            layer: AuthzLayer::builder(),
         }
     }
 
-    /// An HTTP layer that filters `subscriptions/listen` requests with this handler's policy
-    /// before rmcp acknowledges them (see [`ListenFilterLayer`](crate::ListenFilterLayer)). Put
-    /// it inside [`AuthLayer`](crate::AuthLayer) when the handler is served over Streamable HTTP:
-    /// without it, a listen request naming a resource the caller may not read is refused as a
-    /// whole instead of being acknowledged for the permitted part.
+    /// The layer this handler was built with (its configuration, shared, not copied): wrap
+    /// further handlers with the same policies.
+    pub fn layer(&self) -> AuthzLayer {
+        AuthzLayer {
+            config: Arc::clone(&self.config),
+        }
+    }
+
+    /// The same as [`AuthzLayer::listen_filter_layer`] for this handler's configuration.
     pub fn listen_filter_layer(&self) -> crate::ListenFilterLayer {
-        let config = Arc::clone(&self.config);
-        crate::ListenFilterLayer::from_fn(move |principal, uri| {
-            config
-                .policy
-                .evaluate(&AccessRequest::new(
-                    principal,
-                    Action::Invoke,
-                    TargetKind::Resource,
-                    uri,
-                ))
-                .is_allowed()
-        })
+        listen_filter(&self.config)
     }
 
     /// The wrapped handler.
@@ -839,60 +1005,114 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
         }
     }
 
-    // ---- delegated unchanged: protocol metadata and client notifications, which carry no
-    // request for a target (the principal of a notification's session was checked when the
-    // session's requests were) ----
-
-    fn negotiate_initialize(
-        &self,
-        request: &InitializeRequestParams,
-    ) -> Result<InitializeResult, ErrorData> {
-        self.inner.negotiate_initialize(request)
-    }
-
-    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
-        self.inner.supported_protocol_versions()
-    }
-
-    fn on_cancelled(
-        &self,
-        notification: CancelledNotificationParam,
-        context: NotificationContext<RoleServer>,
-    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.inner.on_cancelled(notification, context)
-    }
-
-    fn on_progress(
-        &self,
-        notification: ProgressNotificationParam,
-        context: NotificationContext<RoleServer>,
-    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.inner.on_progress(notification, context)
-    }
-
-    fn on_initialized(
-        &self,
-        context: NotificationContext<RoleServer>,
-    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.inner.on_initialized(context)
-    }
-
-    fn on_roots_list_changed(
-        &self,
-        context: NotificationContext<RoleServer>,
-    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.inner.on_roots_list_changed(context)
-    }
-
-    fn on_custom_notification(
-        &self,
-        notification: CustomNotification,
-        context: NotificationContext<RoleServer>,
-    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.inner.on_custom_notification(notification, context)
-    }
-
-    fn get_info(&self) -> ServerConfig {
-        self.inner.get_info()
-    }
+    // Protocol metadata and client notifications, which carry no request for a target (the
+    // principal of a notification's session was checked when the session's requests were).
+    forwarded_methods!(forward_to_inner);
 }
+
+/// The one list of the [`ServerHandler`] methods [`AuthzHandler`] delegates unchanged to the
+/// inner handler: `$then!` receives their signatures (the implementations and the names in
+/// [`HANDLED_METHODS`] are both generated from it).
+macro_rules! forwarded_methods {
+    ($then:ident) => {
+        $then! {
+            fn negotiate_initialize(
+                request: &InitializeRequestParams,
+            ) -> Result<InitializeResult, ErrorData>;
+            fn supported_protocol_versions() -> Cow<'static, [ProtocolVersion]>;
+            fn on_cancelled(
+                notification: CancelledNotificationParam,
+                context: NotificationContext<RoleServer>,
+            ) -> impl Future<Output = ()> + MaybeSendFuture + '_;
+            fn on_progress(
+                notification: ProgressNotificationParam,
+                context: NotificationContext<RoleServer>,
+            ) -> impl Future<Output = ()> + MaybeSendFuture + '_;
+            fn on_initialized(
+                context: NotificationContext<RoleServer>,
+            ) -> impl Future<Output = ()> + MaybeSendFuture + '_;
+            fn on_roots_list_changed(
+                context: NotificationContext<RoleServer>,
+            ) -> impl Future<Output = ()> + MaybeSendFuture + '_;
+            fn on_custom_notification(
+                notification: CustomNotification,
+                context: NotificationContext<RoleServer>,
+            ) -> impl Future<Output = ()> + MaybeSendFuture + '_;
+            fn get_info() -> ServerConfig;
+        }
+    };
+}
+use forwarded_methods;
+
+/// Implements each listed method as a call of the same method of `self.inner`.
+macro_rules! forward_to_inner {
+    ($(fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;)*) => {
+        $(
+            fn $name(&self, $($arg: $ty),*) -> $ret {
+                self.inner.$name($($arg),*)
+            }
+        )*
+    };
+}
+use forward_to_inner;
+
+/// The names of the listed methods, as a slice.
+macro_rules! method_names {
+    ($(fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;)*) => {
+        &[$(stringify!($name)),*]
+    };
+}
+
+/// The [`ServerHandler`] methods [`AuthzHandler`] delegates unchanged.
+const FORWARDED_METHODS: &[&str] = forwarded_methods!(method_names);
+
+/// The [`ServerHandler`] methods [`AuthzHandler`] decides itself (written out above).
+const INTERCEPTED_METHODS: &[&str] = &[
+    "ping",
+    "initialize",
+    "discover",
+    "complete",
+    "set_level",
+    "get_prompt",
+    "list_prompts",
+    "list_resources",
+    "list_resource_templates",
+    "read_resource",
+    "subscribe",
+    "unsubscribe",
+    "call_tool",
+    "list_tools",
+    "get_tool",
+    "on_custom_request",
+    "accepted_subscription_filter",
+    "listen",
+    "get_task",
+    "update_task",
+    "cancel_task",
+    "list_skills",
+    "get_skill",
+    "read_resource_directory",
+];
+
+const fn concat<const N: usize>(a: &[&'static str], b: &[&'static str]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < b.len() {
+        out[i + j] = b[j];
+        j += 1;
+    }
+    out
+}
+
+/// Every [`ServerHandler`] method [`AuthzHandler`] implements: the ones it decides, then the
+/// ones it delegates unchanged. Kept for a test that compares it with rmcp's trait, so that a
+/// method rmcp adds is never silently left to its default.
+#[doc(hidden)]
+pub const HANDLED_METHODS: &[&str] = &concat::<
+    { INTERCEPTED_METHODS.len() + FORWARDED_METHODS.len() },
+>(INTERCEPTED_METHODS, FORWARDED_METHODS);

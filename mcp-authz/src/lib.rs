@@ -33,7 +33,10 @@ pub use dispatch::IssuerDispatch;
 pub use entitlements::{DefaultMapper, EntitlementMapper, Entitlements, RoleHierarchy};
 pub use error::{AccessError, AuthError, ConfigError, EntitlementError};
 pub use filter::{filter_entitled, require_entitlement};
-pub use handler::{AuthzHandler, AuthzHandlerBuilder, principal_from};
+pub use handler::{
+    AuthzHandler, AuthzHandlerBuilder, AuthzLayer, AuthzLayerBuilder, HANDLED_METHODS,
+    principal_from,
+};
 pub use idp::{DEFAULT_MAX_IDP_RESPONSE_BYTES, IdpLimits, idp_client_builder};
 pub use introspection::{ClientAuth, IntrospectionVerifier};
 pub use jsonwebtoken::Algorithm;
