@@ -4,7 +4,6 @@
 
 pub mod access;
 pub mod auth;
-pub mod conformance;
 pub mod data;
 pub mod devidp;
 pub mod downstream;

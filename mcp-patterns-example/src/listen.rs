@@ -1,5 +1,5 @@
-//! Serving an axum app on a bound socket until shut down: what the MCP endpoint, the conformance
-//! fixture, the demo downstream and the development issuer share.
+//! Serving an axum app on a bound socket until shut down: what the MCP endpoint, the demo
+//! downstream and the development issuer share.
 //!
 //! Every connection is served by hyper's HTTP/1 connection directly (not `axum::serve`) so the
 //! listener can bound what a client holds:

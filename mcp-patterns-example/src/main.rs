@@ -21,7 +21,7 @@ use mcp_patterns_example::server::{TOOL_NAMES, describe_scope};
 use mcp_patterns_example::tls::TrustedCas;
 use mcp_patterns_example::{
     ConnectionLimits, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SHUTDOWN_GRACE, ExampleError,
-    HttpOptions, conformance, serve_stdio, start_http, telemetry_layer,
+    HttpOptions, serve_stdio, start_http, telemetry_layer,
 };
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -208,11 +208,6 @@ struct Args {
     /// Turn authorization off: every caller is the local operator. Local experiments only.
     #[arg(long, env = "MCP_NO_AUTH")]
     no_auth: bool,
-    /// Serve the MCP conformance-suite fixture instead of the firewall tools; for testing
-    /// only, see docs/conformance.md.
-    #[arg(long)]
-    #[serde(skip)]
-    conformance: bool,
 }
 
 /// `--otel`.
@@ -582,8 +577,6 @@ async fn run(shutdown: CancellationToken) -> Result<(), ExampleError> {
     telemetry_config?;
     let result = if args.print_entitlements {
         print_entitlements()
-    } else if args.conformance {
-        run_conformance(args, shutdown).await
     } else if args.stdio {
         // The layer's transport is `pipe` unless a request arrives over HTTP.
         serve_stdio(
@@ -697,26 +690,6 @@ fn print_entitlements() -> Result<(), ExampleError> {
         reason: format!("cannot render the entitlements: {e}"),
     })?;
     println!("{text}");
-    Ok(())
-}
-
-/// Serves the conformance fixture on stdio or HTTP until `shutdown`.
-async fn run_conformance(args: Args, shutdown: CancellationToken) -> Result<(), ExampleError> {
-    if args.stdio {
-        return conformance::serve_conformance_stdio(shutdown).await;
-    }
-    let running = conformance::start_conformance_http(HttpOptions {
-        bind: args.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        port: args.port.unwrap_or(8080),
-        ..HttpOptions::default()
-    })
-    .await?;
-    eprintln!(
-        "mcp-patterns-example serving the MCP conformance fixture (Streamable HTTP) at {}",
-        running.mcp_url
-    );
-    shutdown.cancelled().await;
-    running.shutdown().await;
     Ok(())
 }
 

@@ -2,8 +2,9 @@
 # The MCP conformance suite (npm @modelcontextprotocol/conformance, installed with its Node 22
 # runtime by scripts/setup/conformance.sh) against the reference server, in two versions:
 # 0.1.16 for protocol revisions up to 2025-11-25 and 0.2.0-alpha.12 for revision 2026-07-28.
-#  1. Every server scenario (`--suite all`) of both versions against `mcp-patterns-example
-#     --conformance`, the fixture surface the scenarios call (docs/conformance.md).
+#  1. Every server scenario (`--suite all`) of both versions against `mcp-conformance-fixture`
+#     (crate mcp-patterns-example/conformance-fixture), the fixture surface the scenarios call,
+#     served through the same decorators as the firewall server (docs/conformance.md).
 #  2. The protocol-level scenarios against the firewall server itself, with --no-auth (the suite
 #     cannot send a bearer token; authorization is tested by the other suites): those of 0.1.16,
 #     then those of 2026-07-28.
@@ -99,7 +100,8 @@ summarize() {
 }
 
 log=$(mktemp)
-e2e_start_server "$log" --conformance
+E2E_SERVER_BIN=$(e2e_server_binary mcp-patterns-conformance-fixture mcp-conformance-fixture) \
+  e2e_start_server "$log"
 run_suite fixture-2025 "$suite_2025" "$E2E_MCP_URL" "" --suite all
 run_suite fixture-2026-07-28 "$suite_2026" "$E2E_MCP_URL" "" --suite all --spec-version 2026-07-28
 e2e_stop_servers

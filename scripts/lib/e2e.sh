@@ -5,22 +5,25 @@
 E2E_CACHE="${MCP_PATTERNS_CACHE:-$HOME/.cache/mcp-patterns}"
 E2E_SERVER_PIDS=()
 
-# Prints the path of the freshly built mcp-patterns-example binary.
+# e2e_server_binary [PACKAGE BINARY]: prints the path of the freshly built binary, by default
+# the reference server (mcp-patterns-example).
 e2e_server_binary() {
-  cargo build --quiet -p mcp-patterns-example >&2
+  local package=${1:-mcp-patterns-example} binary=${2:-mcp-patterns-example}
+  cargo build --quiet -p "$package" --bin "$binary" >&2
   local target
   target=$(cargo metadata --format-version 1 --no-deps \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-  echo "$target/debug/mcp-patterns-example"
+  echo "$target/debug/$binary"
 }
 
-# e2e_start_server LOGFILE [ARGS...]: starts the server on a free port (--port 0) with ARGS and
-# sets E2E_MCP_URL from the URL it prints. Fails if it does not come up within 60 s.
+# e2e_start_server LOGFILE [ARGS...]: starts the server ($E2E_SERVER_BIN, by default the reference
+# server) on a free port (--port 0) with ARGS and sets E2E_MCP_URL from the URL it prints. Fails
+# if it does not come up within 60 s.
 e2e_start_server() {
   local log=$1
   shift
   local bin
-  bin=$(e2e_server_binary)
+  bin=${E2E_SERVER_BIN:-$(e2e_server_binary)}
   "$bin" --port 0 "$@" >"$log" 2>&1 &
   E2E_SERVER_PIDS+=("$!")
   local pid=$!

@@ -1,11 +1,16 @@
 //! The conformance fixture: the tools, resources and prompts that the server scenarios of the
-//! MCP conformance suite (npm `@modelcontextprotocol/conformance`) call, served by
-//! `mcp-patterns-example --conformance` instead of the firewall tools.
+//! MCP conformance suite (npm `@modelcontextprotocol/conformance`) call, served by the
+//! `mcp-conformance-fixture` binary of this (unpublished) crate.
 //!
 //! The suite checks a server against a fixed "everything server" surface — `test_simple_text`,
 //! `test://static-text`, `test_simple_prompt` and so on — so a server can only be checked
-//! against it by offering that surface. It lives here, behind a flag, so the reference server
-//! itself offers only its firewall tools. `docs/conformance.md` lists the scenarios and results.
+//! against it by offering that surface. It lives apart from the reference server, which offers
+//! only its firewall tools. `docs/conformance.md` lists the scenarios and results.
+//!
+//! The fixture is served through the same decorators as the reference server ([`Decorators`]):
+//! tracing, authorization (an allow-all policy and a fixed principal) and cache resources, so a
+//! passing scenario shows that the decorators forward what the protocol needs, not only that
+//! rmcp does.
 //!
 //! One [`ConformanceServer`] serves one MCP session (protocol 2025-11-25) or one request
 //! (2026-07-28, stateless): the log level a client sets and the resources it subscribes to are
@@ -46,7 +51,10 @@ use tokio::sync::broadcast;
 
 pub use error::FixtureError;
 pub use polling::PollingSessionManager;
-pub use serve::{RunningConformance, serve_conformance_stdio, start_conformance_http};
+pub use serve::{RunningConformance, ServeError, serve_conformance_stdio, start_conformance_http};
+
+mod decorators;
+pub use decorators::{Decorated, Decorators, PRINCIPAL};
 
 /// Name the fixture reports in `serverInfo`.
 pub const SERVER_NAME: &str = "mcp-patterns-example-conformance";
