@@ -1,0 +1,821 @@
+//! The forwarding probe: an inner handler that overrides every `ServerHandler` method with a
+//! marker (it logs its own name; requests also answer with an error naming the method), wrapped
+//! in `OtelHandler` and driven in-process, so a method the decorator fails to forward — or
+//! forwards to rmcp's default instead of the inner handler — is caught.
+//!
+//! A second test reads rmcp's own source (located with `cargo metadata`) and checks that the
+//! methods of `trait ServerHandler` are exactly the ones `OtelHandler` forwards
+//! (`mcp_otel::FORWARDED_METHODS`) and exactly the ones the probe covers ([`PROBED`]), so a
+//! method a newer rmcp adds fails here until it is forwarded and probed.
+
+#![allow(deprecated)] // logging/setLevel, resources/subscribe, resources/unsubscribe
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcp_otel::{FORWARDED_METHODS, OtelHandler, OtelLayer};
+use rmcp::model::{
+    CallToolRequestMethod, CallToolRequestParams, CallToolResponse, CancelTaskMethod,
+    CancelTaskParams, CancelledNotificationMethod, CancelledNotificationParam, ClientCapabilities,
+    ClientConfig, ClientNotification, ClientRequest, CompleteRequestMethod, CompleteRequestParams,
+    CompleteResult, ConstString, CustomNotification, CustomRequest, CustomResult, DiscoverResult,
+    GetPromptRequestMethod, GetPromptRequestParams, GetPromptResponse, GetSkillRequestMethod,
+    GetSkillRequestParams, GetSkillResult, GetTaskMethod, GetTaskParams, GetTaskResult,
+    InitializeRequestParams, InitializeResult, ListPromptsRequestMethod, ListPromptsResult,
+    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
+    ListResourcesResult, ListSkillsRequestMethod, ListSkillsResult, ListToolsRequestMethod,
+    ListToolsResult, PaginatedRequestParams, PingRequestMethod, ProgressNotificationMethod,
+    ProgressNotificationParam, ProtocolVersion, ReadResourceDirectoryRequestMethod,
+    ReadResourceDirectoryRequestParams, ReadResourceDirectoryResult, ReadResourceRequestMethod,
+    ReadResourceRequestParams, ReadResourceResponse, RootsListChangedNotificationMethod,
+    ServerCapabilities, ServerConfig, SetLevelRequestMethod, SetLevelRequestParams,
+    SubscribeRequestMethod, SubscribeRequestParams, SubscriptionFilter, Tool,
+    UnsubscribeRequestMethod, UnsubscribeRequestParams, UpdateTaskMethod, UpdateTaskParams,
+};
+use rmcp::service::{
+    NotificationContext, RequestContext, RoleClient, RunningService, ServiceError,
+    SubscriptionContext,
+};
+use rmcp::{ClientLifecycleMode, ClientServiceExt, ErrorData, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+
+/// Bound for something that must happen (a failure bound, not a timing assertion).
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The URI of the probe's one skill (`skills/get` needs a `…/SKILL.md` URI).
+const SKILL_URI: &str = "skill://probe/SKILL.md";
+
+/// Every `ServerHandler` method the probe checks, by its Rust name.
+const PROBED: &[&str] = &[
+    "ping",
+    "initialize",
+    "negotiate_initialize",
+    "supported_protocol_versions",
+    "discover",
+    "complete",
+    "set_level",
+    "get_prompt",
+    "list_prompts",
+    "list_resources",
+    "list_resource_templates",
+    "read_resource",
+    "accepted_subscription_filter",
+    "listen",
+    "subscribe",
+    "unsubscribe",
+    "call_tool",
+    "list_tools",
+    "get_tool",
+    "on_custom_request",
+    "on_cancelled",
+    "on_progress",
+    "on_initialized",
+    "on_roots_list_changed",
+    "on_custom_notification",
+    "get_info",
+    "get_task",
+    "update_task",
+    "cancel_task",
+    "list_skills",
+    "get_skill",
+    "read_resource_directory",
+];
+
+/// The names of the probe's methods that ran, in order.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<&'static str>>>);
+
+impl Log {
+    fn push(&self, name: &'static str) {
+        self.0.lock().expect("log").push(name);
+    }
+
+    fn clear(&self) {
+        self.0.lock().expect("log").clear();
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.0.lock().expect("log").contains(&name)
+    }
+
+    /// Waits until `name` ran (notifications have no response to wait for).
+    async fn wait_for(&self, name: &str) {
+        let waited = tokio::time::timeout(DEADLINE, async {
+            while !self.contains(name) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the inner {name} never ran");
+    }
+}
+
+/// The inner handler: every method logs its name; requests other than the lifecycle ones
+/// answer with [`marker`].
+struct Probe {
+    log: Log,
+}
+
+/// The error a probed request answers with: `-32603` naming the method.
+fn marker(name: &str) -> ErrorData {
+    ErrorData::internal_error(format!("probe:{name}"), None)
+}
+
+/// What the probe advertises: everything, so that rmcp routes every request to the handler.
+fn config() -> ServerConfig {
+    let mut capabilities = ServerCapabilities::builder()
+        .enable_completions()
+        .enable_logging()
+        .enable_prompts()
+        .enable_resources()
+        .enable_resources_subscribe()
+        .enable_tools()
+        .build();
+    let with_extensions = ServerCapabilities::builder()
+        .enable_resources()
+        .enable_tasks()
+        .enable_skills_with_directory_read()
+        .build();
+    capabilities.extensions = with_extensions.extensions;
+    ServerConfig::new(capabilities)
+}
+
+impl ServerHandler for Probe {
+    async fn ping(&self, _context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        self.log.push("ping");
+        Err(marker("ping"))
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        self.log.push("initialize");
+        let mut info = config();
+        info.protocol_version = request.protocol_version.clone();
+        context.peer.set_peer_info(request);
+        Ok(info)
+    }
+
+    fn negotiate_initialize(
+        &self,
+        _request: &InitializeRequestParams,
+    ) -> Result<InitializeResult, ErrorData> {
+        self.log.push("negotiate_initialize");
+        Err(marker("negotiate_initialize"))
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        self.log.push("supported_protocol_versions");
+        Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+    }
+
+    async fn discover(
+        &self,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, ErrorData> {
+        self.log.push("discover");
+        Ok(DiscoverResult::from_server_info(
+            ProtocolVersion::KNOWN_VERSIONS.to_vec(),
+            config(),
+        ))
+    }
+
+    async fn complete(
+        &self,
+        _request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        self.log.push("complete");
+        Err(marker("complete"))
+    }
+
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.log.push("set_level");
+        Err(marker("set_level"))
+    }
+
+    async fn get_prompt(
+        &self,
+        _request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        self.log.push("get_prompt");
+        Err(marker("get_prompt"))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        self.log.push("list_prompts");
+        Err(marker("list_prompts"))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.log.push("list_resources");
+        Err(marker("list_resources"))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.log.push("list_resource_templates");
+        Err(marker("list_resource_templates"))
+    }
+
+    async fn read_resource(
+        &self,
+        _request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.log.push("read_resource");
+        Err(marker("read_resource"))
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        self.log.push("accepted_subscription_filter");
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, _context: SubscriptionContext) -> Result<(), ErrorData> {
+        self.log.push("listen");
+        Err(marker("listen"))
+    }
+
+    async fn subscribe(
+        &self,
+        _request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.log.push("subscribe");
+        Err(marker("subscribe"))
+    }
+
+    async fn unsubscribe(
+        &self,
+        _request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.log.push("unsubscribe");
+        Err(marker("unsubscribe"))
+    }
+
+    async fn call_tool(
+        &self,
+        _request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        self.log.push("call_tool");
+        Err(marker("call_tool"))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        self.log.push("list_tools");
+        Err(marker("list_tools"))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.log.push("get_tool");
+        Some(Tool::new(
+            format!("probe:{name}"),
+            "the probe's tool",
+            Arc::default(),
+        ))
+    }
+
+    async fn on_custom_request(
+        &self,
+        _request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        self.log.push("on_custom_request");
+        Err(marker("on_custom_request"))
+    }
+
+    async fn on_cancelled(
+        &self,
+        _notification: CancelledNotificationParam,
+        _context: NotificationContext<RoleServer>,
+    ) {
+        self.log.push("on_cancelled");
+    }
+
+    async fn on_progress(
+        &self,
+        _notification: ProgressNotificationParam,
+        _context: NotificationContext<RoleServer>,
+    ) {
+        self.log.push("on_progress");
+    }
+
+    async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
+        self.log.push("on_initialized");
+    }
+
+    async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
+        self.log.push("on_roots_list_changed");
+    }
+
+    async fn on_custom_notification(
+        &self,
+        _notification: CustomNotification,
+        _context: NotificationContext<RoleServer>,
+    ) {
+        self.log.push("on_custom_notification");
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        self.log.push("get_info");
+        config()
+    }
+
+    async fn get_task(
+        &self,
+        _request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        self.log.push("get_task");
+        Err(marker("get_task"))
+    }
+
+    async fn update_task(
+        &self,
+        _request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.log.push("update_task");
+        Err(marker("update_task"))
+    }
+
+    async fn cancel_task(
+        &self,
+        _request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.log.push("cancel_task");
+        Err(marker("cancel_task"))
+    }
+
+    async fn list_skills(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListSkillsResult, ErrorData> {
+        self.log.push("list_skills");
+        Err(marker("list_skills"))
+    }
+
+    async fn get_skill(
+        &self,
+        _request: GetSkillRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetSkillResult, ErrorData> {
+        self.log.push("get_skill");
+        Err(marker("get_skill"))
+    }
+
+    async fn read_resource_directory(
+        &self,
+        _request: ReadResourceDirectoryRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceDirectoryResult, ErrorData> {
+        self.log.push("read_resource_directory");
+        Err(marker("read_resource_directory"))
+    }
+}
+
+/// A client message from its JSON-RPC `method` and `params` (the wire form rmcp parses).
+fn message<T: serde::de::DeserializeOwned>(method: &str, params: Option<Value>) -> T {
+    let body = match params {
+        Some(params) => json!({ "method": method, "params": params }),
+        None => json!({ "method": method }),
+    };
+    serde_json::from_value(body).unwrap_or_else(|e| panic!("{method}: {e}"))
+}
+
+/// The requests of a legacy (`initialize`) session, each with the probe method that serves it.
+fn session_requests() -> Vec<(&'static str, ClientRequest)> {
+    let uri = json!({ "uri": "memo://probe" });
+    vec![
+        ("ping", message(PingRequestMethod::VALUE, None)),
+        (
+            "complete",
+            message(
+                CompleteRequestMethod::VALUE,
+                Some(json!({
+                    "ref": { "type": "ref/prompt", "name": "probe" },
+                    "argument": { "name": "a", "value": "b" },
+                })),
+            ),
+        ),
+        (
+            "set_level",
+            message(
+                SetLevelRequestMethod::VALUE,
+                Some(json!({ "level": "info" })),
+            ),
+        ),
+        (
+            "get_prompt",
+            message(
+                GetPromptRequestMethod::VALUE,
+                Some(json!({ "name": "probe" })),
+            ),
+        ),
+        (
+            "list_prompts",
+            message(ListPromptsRequestMethod::VALUE, None),
+        ),
+        (
+            "list_resources",
+            message(ListResourcesRequestMethod::VALUE, None),
+        ),
+        (
+            "list_resource_templates",
+            message(ListResourceTemplatesRequestMethod::VALUE, None),
+        ),
+        (
+            "read_resource",
+            message(ReadResourceRequestMethod::VALUE, Some(uri.clone())),
+        ),
+        (
+            "subscribe",
+            message(SubscribeRequestMethod::VALUE, Some(uri.clone())),
+        ),
+        (
+            "unsubscribe",
+            message(UnsubscribeRequestMethod::VALUE, Some(uri)),
+        ),
+        (
+            "call_tool",
+            message(
+                CallToolRequestMethod::VALUE,
+                Some(json!({ "name": "probe" })),
+            ),
+        ),
+        ("list_tools", message(ListToolsRequestMethod::VALUE, None)),
+        (
+            "on_custom_request",
+            message("probe/custom", Some(json!({}))),
+        ),
+        (
+            "get_task",
+            message(GetTaskMethod::VALUE, Some(json!({ "taskId": "t1" }))),
+        ),
+        (
+            "update_task",
+            message(
+                UpdateTaskMethod::VALUE,
+                Some(json!({ "taskId": "t1", "inputResponses": {} })),
+            ),
+        ),
+        (
+            "cancel_task",
+            message(CancelTaskMethod::VALUE, Some(json!({ "taskId": "t1" }))),
+        ),
+        ("list_skills", message(ListSkillsRequestMethod::VALUE, None)),
+        (
+            "get_skill",
+            message(
+                GetSkillRequestMethod::VALUE,
+                Some(json!({ "uri": SKILL_URI })),
+            ),
+        ),
+        (
+            "read_resource_directory",
+            message(
+                ReadResourceDirectoryRequestMethod::VALUE,
+                Some(json!({ "uri": "skill://probe/" })),
+            ),
+        ),
+    ]
+}
+
+/// The notifications of a session, each with the probe method that handles it.
+fn session_notifications() -> Vec<(&'static str, ClientNotification)> {
+    vec![
+        (
+            "on_cancelled",
+            message(
+                CancelledNotificationMethod::VALUE,
+                Some(json!({ "requestId": 999, "reason": "probe" })),
+            ),
+        ),
+        (
+            "on_progress",
+            message(
+                ProgressNotificationMethod::VALUE,
+                Some(json!({ "progressToken": "p", "progress": 1 })),
+            ),
+        ),
+        (
+            "on_roots_list_changed",
+            message(RootsListChangedNotificationMethod::VALUE, None),
+        ),
+        (
+            "on_custom_notification",
+            message("notifications/probe", Some(json!({}))),
+        ),
+    ]
+}
+
+/// Serves `handler` over an in-process pipe and connects a client with `lifecycle`.
+async fn connect(
+    handler: OtelHandler<Probe>,
+    lifecycle: ClientLifecycleMode,
+) -> RunningService<RoleClient, ClientConfig> {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        if let Ok(running) = rmcp::ServiceExt::serve(handler, server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    let mut client = ClientConfig::default();
+    client.capabilities = ClientCapabilities::builder().enable_tasks().build();
+    client
+        .serve_with_lifecycle(client_io, lifecycle)
+        .await
+        .expect("client connects")
+}
+
+/// Asserts that a request was answered with the probe's marker for `name`.
+fn assert_marker(name: &str, response: Result<rmcp::model::ServerResult, ServiceError>) {
+    match response {
+        Err(ServiceError::McpError(error)) => {
+            assert_eq!(error.message, format!("probe:{name}"), "{name}: {error:?}");
+        }
+        other => panic!("{name}: expected the probe's error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_server_handler_method_reaches_the_inner_handler() {
+    let log = Log::default();
+    let otel = OtelLayer::builder().without_metrics().build();
+    let mut covered = BTreeSet::new();
+
+    // The synchronous methods, called on the decorator.
+    let handler = otel.layer(Probe { log: log.clone() });
+    log.clear();
+    let info = handler.get_info();
+    assert!(log.contains("get_info") && info.capabilities.supports_tasks());
+    covered.insert("get_info");
+    log.clear();
+    assert_eq!(
+        handler.supported_protocol_versions().as_ref(),
+        ProtocolVersion::KNOWN_VERSIONS
+    );
+    assert!(log.contains("supported_protocol_versions"));
+    covered.insert("supported_protocol_versions");
+    log.clear();
+    let negotiated = handler.negotiate_initialize(&ClientConfig::default());
+    assert!(
+        negotiated.is_err_and(|e| e.message == "probe:negotiate_initialize")
+            && log.contains("negotiate_initialize")
+    );
+    covered.insert("negotiate_initialize");
+    log.clear();
+    let requested = SubscriptionFilter::builder()
+        .resource_subscriptions(["memo://probe"])
+        .build();
+    assert_eq!(
+        handler.accepted_subscription_filter(&requested),
+        Some(requested)
+    );
+    assert!(log.contains("accepted_subscription_filter"));
+    covered.insert("accepted_subscription_filter");
+    log.clear();
+    let tool = handler.get_tool("x").expect("the probe's tool");
+    assert_eq!(tool.name, "probe:x");
+    assert!(log.contains("get_tool"));
+    covered.insert("get_tool");
+    drop(handler);
+
+    // A legacy session: `initialize`, `notifications/initialized`, then every request and
+    // notification.
+    log.clear();
+    let client = connect(
+        otel.layer(Probe { log: log.clone() }),
+        ClientLifecycleMode::Initialize,
+    )
+    .await;
+    assert!(log.contains("initialize"));
+    covered.insert("initialize");
+    log.wait_for("on_initialized").await;
+    covered.insert("on_initialized");
+    for (name, request) in session_requests() {
+        log.clear();
+        assert_marker(name, client.send_request(request).await);
+        assert!(log.contains(name), "the inner {name} did not run");
+        covered.insert(name);
+    }
+    for (name, notification) in session_notifications() {
+        log.clear();
+        client
+            .send_notification(notification)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        log.wait_for(name).await;
+        covered.insert(name);
+    }
+    client.cancel().await.expect("close the session");
+
+    // MCP 2026-07-28: `server/discover`, then a `subscriptions/listen` stream.
+    log.clear();
+    let client = connect(
+        otel.layer(Probe { log: log.clone() }),
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
+    )
+    .await;
+    assert!(log.contains("discover"));
+    covered.insert("discover");
+    log.clear();
+    let filter = SubscriptionFilter::builder()
+        .resource_subscriptions(["memo://probe"])
+        .build();
+    // The probe's `listen` fails the stream right after the acknowledgement.
+    let _ = client.listen(filter).await;
+    log.wait_for("listen").await;
+    covered.insert("listen");
+    client.cancel().await.expect("close the client");
+
+    let probed: BTreeSet<&str> = PROBED.iter().copied().collect();
+    assert_eq!(covered, probed, "every probed method was exercised");
+}
+
+#[test]
+fn the_forwarded_methods_are_the_probed_ones() {
+    let forwarded: BTreeSet<&str> = FORWARDED_METHODS.iter().copied().collect();
+    let probed: BTreeSet<&str> = PROBED.iter().copied().collect();
+    assert_eq!(forwarded.len(), FORWARDED_METHODS.len(), "no duplicates");
+    assert_eq!(forwarded, probed);
+}
+
+/// The host's target triple, from `rustc -vV`.
+fn host_triple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let output = std::process::Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_owned()
+}
+
+/// The path of `src/handler/server.rs` of the rmcp this crate builds against. `cargo metadata`
+/// runs offline and for the host only, so it needs no package that is not already built.
+fn rmcp_server_rs() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+    let output = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--filter-platform",
+        ])
+        .arg(host_triple())
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("metadata JSON");
+    let rmcp: Vec<&Value> = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter(|package| package["name"] == "rmcp")
+        .collect();
+    assert_eq!(rmcp.len(), 1, "one rmcp in the dependency graph");
+    let manifest = rmcp[0]["manifest_path"].as_str().expect("manifest_path");
+    std::path::Path::new(manifest)
+        .parent()
+        .expect("the package directory")
+        .join("src/handler/server.rs")
+}
+
+/// The text of the `{ … }` block that starts at the first `{` at or after `from`, with line
+/// comments removed (doc examples are comments, and their braces and `fn`s do not count).
+fn block(source: &str, from: usize) -> String {
+    let uncommented: String = source[from..]
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let open = uncommented.find('{').expect("a block");
+    let mut depth = 0usize;
+    for (i, c) in uncommented[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return uncommented[open + 1..open + i].to_owned();
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced block");
+}
+
+/// The methods of `trait ServerHandler` in rmcp's source: the `fn`s of its body, or of the
+/// `macro_rules!` whose invocation is its body (rmcp defines the trait through a macro shared
+/// by its `Send` and `local` variants).
+fn server_handler_methods(source: &str) -> BTreeSet<String> {
+    let trait_at = source
+        .find("pub trait ServerHandler")
+        .expect("trait ServerHandler in rmcp's src/handler/server.rs");
+    let mut body = block(source, trait_at);
+    let invoked = body
+        .trim()
+        .strip_suffix("!();")
+        .or_else(|| body.trim().strip_suffix("!()"));
+    if let Some(name) = invoked.filter(|name| name.chars().all(|c| c.is_alphanumeric() || c == '_'))
+    {
+        let macro_at = source
+            .find(&format!("macro_rules! {name}"))
+            .expect("the macro that defines the trait's methods");
+        let rules = block(source, macro_at);
+        // The methods are the expansion of its (one) rule: `() => { … }`.
+        let arrow = rules.find("=>").expect("a macro rule");
+        body = block(&rules, arrow);
+    }
+    // Only the items of the body: their signatures start at its outermost brace depth.
+    let mut methods = BTreeSet::new();
+    let mut depth = 0usize;
+    for line in body.lines() {
+        let trimmed = line.trim_start();
+        if depth == 0 {
+            let signature = trimmed.strip_prefix("async ").unwrap_or(trimmed);
+            if let Some(rest) = signature.strip_prefix("fn ") {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                methods.insert(name);
+            }
+        }
+        for c in line.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    methods
+}
+
+#[test]
+fn the_forwarded_methods_are_every_method_of_rmcps_server_handler() {
+    let path = rmcp_server_rs();
+    let source = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let in_rmcp = server_handler_methods(&source);
+    assert!(
+        in_rmcp.contains("call_tool") && in_rmcp.contains("get_info"),
+        "the parser found the trait's methods: {in_rmcp:?}"
+    );
+    let forwarded: BTreeSet<String> = FORWARDED_METHODS.iter().map(|m| (*m).to_owned()).collect();
+    let missing: Vec<_> = in_rmcp.difference(&forwarded).collect();
+    let stale: Vec<_> = forwarded.difference(&in_rmcp).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "ServerHandler methods in {} that OtelHandler does not forward: {missing:?}; \
+         forwarded methods rmcp no longer has: {stale:?}",
+        path.display()
+    );
+}
