@@ -16,7 +16,7 @@ use mcp_authz::{
 };
 
 use crate::ExampleError;
-use crate::access::{ADMIN_ROLE, Access, Caller};
+use crate::access::Caller;
 
 /// The policy the server applies unless `--policy` names another file.
 pub const DEFAULT_POLICY: &str = include_str!("../policy.toml");
@@ -245,36 +245,28 @@ impl Caller {
     /// permissions (`entitlements.applications`) and whether it holds the admin role.
     ///
     /// Entitlement keys that are not valid application names (a token claiming
-    /// `"../admin": ["read"]`) are dropped: they would otherwise become paths of downstream
-    /// requests in the session scope.
+    /// `"../admin": ["read"]`, or the wildcard `"*"`) are dropped: they would otherwise become
+    /// paths of downstream requests in the session scope, or grant every application.
     pub fn from_principal(principal: &Principal) -> Self {
-        let apps = principal
-            .entitlements
-            .resources
-            .iter()
-            .filter(|(app, _)| {
-                let valid = crate::model::validate_app_name(app).is_ok();
-                if !valid {
-                    tracing::warn!(
-                        subject = %principal.subject,
-                        "ignoring an entitlement whose key is not a valid application name"
-                    );
-                }
-                valid
-            })
-            .map(|(app, perms)| (app.clone(), perms.clone()))
-            .collect();
-        Self {
-            subject: principal.subject.clone(),
-            access: Access::Apps(apps),
-            admin: principal.has_role(ADMIN_ROLE),
-        }
+        let mut kept = principal.clone();
+        kept.entitlements.resources.retain(|app, _| {
+            let valid = crate::model::validate_app_name(app).is_ok();
+            if !valid {
+                tracing::warn!(
+                    subject = %principal.subject,
+                    "ignoring an entitlement whose key is not a valid application name"
+                );
+            }
+            valid
+        });
+        Self::of(kept)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::Access;
 
     #[test]
     fn default_policy_parses_and_hides_admin_tools_from_developers() {
@@ -343,7 +335,7 @@ mod tests {
             .with_permissions("app-alpha?x=1", ["read"])
             .with_permissions("app-alpha", ["read"]);
         let caller = Caller::from_principal(&principal);
-        let Access::Apps(apps) = &caller.access else {
+        let Access::Apps(apps) = caller.access() else {
             panic!("apps")
         };
         assert_eq!(apps.keys().collect::<Vec<_>>(), ["app-alpha"]);

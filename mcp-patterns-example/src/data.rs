@@ -294,17 +294,17 @@ impl FirewallCache {
     /// on first use in the session and hybrid scopes.
     pub async fn view(&self, caller: &Caller) -> Result<CallerView, ExampleError> {
         match self {
-            Self::Server(cache) => CallerView::new(cache.clone(), caller.readable_apps()),
+            Self::Server(cache) => CallerView::new(cache.clone(), caller),
             Self::Session(registry) => {
                 let cache = registry.get(&UserKey::of(caller)).await?;
                 // Holds only the user's apps already; filtering again costs little and keeps
                 // the view correct even if the downstream returned more.
-                CallerView::new(cache, caller.readable_apps())
+                CallerView::new(cache, caller)
             }
             Self::Hybrid(hybrid) => {
                 let key = UserKey::of(caller);
                 let overlay = hybrid.overlays().get(&key).await?;
-                let mut view = CallerView::new(hybrid.base().clone(), key.apps)?;
+                let mut view = CallerView::new(hybrid.base().clone(), caller)?;
                 view.overlay = Some(overlay);
                 Ok(view)
             }
@@ -364,53 +364,44 @@ impl FirewallCache {
 #[derive(Debug, Clone)]
 pub struct CallerView {
     cache: Cache<FirewallData>,
-    /// `None`: everything in the snapshot.
-    allowed: Option<BTreeSet<String>>,
+    /// Whose entitlements filter what is read.
+    caller: Caller,
     /// The caller's overlay (hybrid scope).
     overlay: Option<Cache<UserOverlay>>,
 }
 
 impl CallerView {
-    fn new(
-        cache: Cache<FirewallData>,
-        allowed: Option<BTreeSet<String>>,
-    ) -> Result<Self, ExampleError> {
+    fn new(cache: Cache<FirewallData>, caller: &Caller) -> Result<Self, ExampleError> {
         if !cache.is_ready() {
             // Counted as a not-ready read, answered with "data not available yet".
             cache.snapshot()?;
         }
         Ok(Self {
             cache,
-            allowed,
+            caller: caller.clone(),
             overlay: None,
         })
     }
 
     fn permits(&self, app: &str) -> bool {
-        self.allowed.as_ref().is_none_or(|apps| apps.contains(app))
+        self.caller.allows(app, crate::access::READ)
     }
 
     /// The caller's applications with their rules, sorted by name.
     pub fn apps(&self) -> Result<Vec<AppFirewall>, ExampleError> {
         Ok(self.cache.read(|snapshot| {
-            snapshot
-                .data()
-                .values()
-                .filter(|app| self.permits(&app.app_name))
-                .cloned()
-                .collect()
+            let mine = self
+                .caller
+                .readable(snapshot.data().values(), |app| &app.app_name);
+            mine.into_iter().cloned().collect()
         })?)
     }
 
     /// Names of the caller's applications present in the snapshot.
     pub fn app_names(&self) -> Result<Vec<String>, ExampleError> {
         Ok(self.cache.read(|snapshot| {
-            snapshot
-                .data()
-                .keys()
-                .filter(|app| self.permits(app))
-                .cloned()
-                .collect()
+            let mine = self.caller.readable(snapshot.data().keys(), |app| app);
+            mine.into_iter().cloned().collect()
         })?)
     }
 
@@ -432,12 +423,10 @@ impl CallerView {
             return Ok(None);
         };
         Ok(Some(overlay.read(|snapshot| {
-            snapshot
-                .data()
-                .iter()
-                .filter(|request| self.permits(&request.app_name))
-                .cloned()
-                .collect()
+            let mine = self
+                .caller
+                .readable(snapshot.data().iter(), |request| &request.app_name);
+            mine.into_iter().cloned().collect()
         })?))
     }
 

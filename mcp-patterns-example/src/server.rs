@@ -213,10 +213,7 @@ impl FirewallServer {
         Ok(if self.data_filter {
             caller
         } else {
-            Caller {
-                access: crate::access::Access::All,
-                ..caller
-            }
+            caller.entitled_to_everything()
         })
     }
 
