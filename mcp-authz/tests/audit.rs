@@ -11,11 +11,9 @@ use serde_json::json;
 use tracing_subscriber::Registry;
 use tracing_subscriber::layer::SubscriberExt;
 
-#[path = "support/capture.rs"]
-mod capture;
 mod common;
 
-use capture::Capture;
+use mcp_patterns_test_support::capture::Capture;
 
 #[tokio::test]
 async fn decisions_are_audited_without_the_token() {

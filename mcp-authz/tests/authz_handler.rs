@@ -1,6 +1,7 @@
 //! Layers 2-3: `AuthzHandler` around an rmcp tool router. Over an in-process stdio-style pipe
-//! (principal supplied by the embedding application) and over real HTTP with tokens from the
-//! real oidc-provider (principal from Layer 1, stateful session).
+//! (principal supplied by the embedding application) and over real HTTP with tokens from an
+//! identity provider (principal from Layer 1, stateful session): the in-process issuer always,
+//! the real node oidc-provider too with `MCP_PATTERNS_NODE_TESTS=1`.
 
 #![allow(clippy::too_many_lines)] // scenario tests read top to bottom
 
@@ -8,7 +9,9 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::{AUDIENCE, HttpServer, OidcProvider, TestServer, now};
+use common::{
+    AUDIENCE, HttpServer, Issuer, OidcProvider, TestIdp, TestServer, node_suites_enabled, now,
+};
 use mcp_authz::{
     Action, AuthzHandler, CachedVerifier, Decision, DefaultMapper, EntitlementMapper, FnPolicy,
     JwtVerifier, Principal, Requirement, RoleHierarchy, Rule, StaticPolicy, TargetKind,
@@ -298,15 +301,25 @@ async fn stdio_principal_is_refused_once_expired_and_missing_principal_is_refuse
 }
 
 #[tokio::test]
+async fn http_principals_from_issued_tokens_and_expiry_mid_session() {
+    http_principals_and_expiry(Issuer::start().await).await;
+}
+
+#[tokio::test]
 async fn http_principals_from_real_tokens_and_expiry_mid_session() {
-    let provider = OidcProvider::start().await;
+    if node_suites_enabled("http_principals_from_real_tokens_and_expiry_mid_session") {
+        http_principals_and_expiry(OidcProvider::start().await).await;
+    }
+}
+
+async fn http_principals_and_expiry(provider: impl TestIdp) {
     let inner = TestServer::new();
     let handler = AuthzHandler::builder(inner.clone())
         .policy(policy())
         .build();
     let verifier = CachedVerifier::new(
         JwtVerifier::from_jwks_url(provider.jwks_url())
-            .issuer(&provider.issuer)
+            .issuer(provider.issuer())
             .audience(AUDIENCE)
             .leeway(Duration::ZERO)
             .mapper(
@@ -329,7 +342,7 @@ async fn http_principals_from_real_tokens_and_expiry_mid_session() {
         }
     };
 
-    // Different users see different tools (developer vs admin, both from the real provider).
+    // Different users see different tools (developer vs admin, both from the provider).
     let developer = connect_with(
         provider
             .client_token("app1", "mcp:access firewall:read", AUDIENCE)
@@ -406,5 +419,5 @@ async fn http_principals_from_real_tokens_and_expiry_mid_session() {
     let _ = session.cancel().await;
 
     server.stop().await;
-    provider.stop().await;
+    provider.stop();
 }

@@ -3,14 +3,13 @@
 //! it to someone else — even where the inner handler says `public`, and the inner handler's
 //! `ttlMs` is kept.
 
-mod support;
-
 use std::sync::Arc;
 
 use mcp_authz::{
     AuthError, AuthLayer, AuthzHandler, DefaultDecision, Principal, Requirement, StaticPolicy,
     TokenVerifier,
 };
+use mcp_patterns_test_support::Served;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
     CacheScope, ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams,
@@ -22,7 +21,6 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
-use support::Served;
 
 /// Two tools (the `#[tool_handler]` macro marks its list `public`) and one resource its
 /// handler marks `public` with a 5 s TTL.

@@ -3,12 +3,10 @@
 //! decision either way). In a test binary of its own, so no other test's subscriber shares
 //! tracing's per-callsite interest cache.
 
-#[path = "support/capture.rs"]
-mod capture;
 mod common;
 
-use capture::Capture;
 use mcp_authz::{AuthzHandler, Principal, Requirement, StaticPolicy};
+use mcp_patterns_test_support::capture::Capture;
 use tracing_subscriber::Registry;
 use tracing_subscriber::layer::SubscriberExt;
 

@@ -12,8 +12,6 @@
 // `logging/setLevel` and `resources/subscribe` are deprecated in rmcp, and still forwarded.
 #![allow(deprecated, clippy::too_many_lines)]
 
-mod support;
-
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -609,7 +607,9 @@ async fn listen_over_http(handler: AuthzHandler<Marker>) -> String {
             Arc::new(LocalSessionManager::default()),
             StreamableHttpServerConfig::default(),
         );
-    let served = support::Served::start(axum::Router::new().nest_service("/mcp", service)).await;
+    let served =
+        mcp_patterns_test_support::Served::start(axum::Router::new().nest_service("/mcp", service))
+            .await;
     let body = serde_json::json!({
         "jsonrpc": "2.0", "id": 9, "method": SubscriptionsListenRequestMethod::VALUE,
         "params": {

@@ -1,6 +1,7 @@
 //! Layer 1 over real HTTP: rmcp's Streamable HTTP service behind `AuthLayer`, tokens from (or
-//! signed with the keys of) the real node oidc-provider. Every refused request must get a 401
-//! (or 403) with the right challenge and must never reach the MCP handler.
+//! signed with the keys of) an identity provider: the in-process issuer always, the real node
+//! oidc-provider too with `MCP_PATTERNS_NODE_TESTS=1`. Every refused request must get a 401 (or
+//! 403) with the right challenge and must never reach the MCP handler.
 
 #![allow(clippy::too_many_lines)] // scenario tests read top to bottom
 
@@ -8,7 +9,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AUDIENCE, HttpServer, OidcProvider, TestServer, now, raw_initialize, raw_token};
+use common::{
+    AUDIENCE, HttpServer, Issuer, OidcProvider, TestIdp, TestServer, node_suites_enabled, now,
+    raw_initialize, raw_token,
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mcp_authz::{AuthError, JwksRefresh, JwtVerifier, TokenVerifier};
 use rmcp::ServiceExt;
@@ -17,9 +21,9 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
-async fn verifier(provider: &OidcProvider) -> JwtVerifier {
+async fn verifier(provider: &impl TestIdp) -> JwtVerifier {
     JwtVerifier::from_jwks_url(provider.jwks_url())
-        .issuer(&provider.issuer)
+        .issuer(provider.issuer())
         .audience(AUDIENCE)
         .leeway(Duration::from_secs(5))
         .refresh(JwksRefresh::default().min_refetch_interval(Duration::from_secs(60)))
@@ -37,7 +41,17 @@ fn with(mut claims: Value, patch: &Value) -> Value {
 
 #[tokio::test]
 async fn every_bad_token_gets_401_and_never_reaches_the_handler() {
-    let provider = OidcProvider::start().await;
+    every_bad_token_gets_401(Issuer::start().await).await;
+}
+
+#[tokio::test]
+async fn every_bad_token_gets_401_and_never_reaches_the_handler_real_provider() {
+    if node_suites_enabled("every_bad_token_gets_401_and_never_reaches_the_handler_real_provider") {
+        every_bad_token_gets_401(OidcProvider::start().await).await;
+    }
+}
+
+async fn every_bad_token_gets_401(provider: impl TestIdp) {
     let handler = TestServer::new();
     let server =
         HttpServer::start(handler.clone(), verifier(&provider).await, &["mcp:access"]).await;
@@ -207,17 +221,29 @@ async fn every_bad_token_gets_401_and_never_reaches_the_handler() {
     assert_eq!(response.status(), 200);
     assert_eq!(handler.calls(), 1);
     server.stop().await;
-    provider.stop().await;
+    provider.stop();
+}
+
+#[tokio::test]
+async fn issued_tokens_reach_the_handler_with_their_principal_and_missing_scope_is_403() {
+    issued_tokens_reach_the_handler(Issuer::start().await).await;
 }
 
 #[tokio::test]
 async fn real_tokens_reach_the_handler_with_their_principal_and_missing_scope_is_403() {
-    let provider = OidcProvider::start().await;
+    if node_suites_enabled(
+        "real_tokens_reach_the_handler_with_their_principal_and_missing_scope_is_403",
+    ) {
+        issued_tokens_reach_the_handler(OidcProvider::start().await).await;
+    }
+}
+
+async fn issued_tokens_reach_the_handler(provider: impl TestIdp) {
     let handler = TestServer::new();
     let server =
         HttpServer::start(handler.clone(), verifier(&provider).await, &["mcp:access"]).await;
 
-    // RS256 and ES256 tokens issued by the real provider are accepted; the tool sees who called.
+    // RS256 and ES256 tokens issued by the provider are accepted; the tool sees who called.
     for resource in [AUDIENCE, "urn:mcp-patterns:es256"] {
         let token = provider
             .client_token("app1", "mcp:access firewall:read", resource)
@@ -226,7 +252,7 @@ async fn real_tokens_reach_the_handler_with_their_principal_and_missing_scope_is
             None
         } else {
             // The ES256 resource has its own audience: a verifier that accepts it.
-            let verifier = JwtVerifier::from_oidc_discovery(&provider.issuer)
+            let verifier = JwtVerifier::from_oidc_discovery(provider.issuer())
                 .audience(resource)
                 .build()
                 .await
@@ -283,5 +309,5 @@ async fn real_tokens_reach_the_handler_with_their_principal_and_missing_scope_is
     assert_eq!(metadata["scopes_supported"], json!(["mcp:access"]));
 
     server.stop().await;
-    provider.stop().await;
+    provider.stop();
 }

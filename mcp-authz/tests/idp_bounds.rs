@@ -3,8 +3,6 @@
 //! and plain `http` to a non-loopback provider is refused before any request. Against a userinfo
 //! endpoint on loopback that counts what it receives.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,7 +10,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use mcp_authz::{AuthError, CachedVerifier, TokenVerifier, UserinfoVerifier};
-use support::Served;
+use mcp_patterns_test_support::Served;
 
 #[derive(Clone, Default)]
 struct Counts {

@@ -3,13 +3,11 @@
 //! critical header extensions, non-access-token `typ`s, symmetric or non-signature keys in a
 //! published JWKS, duplicate key ids, and a JWKS that turns empty after start-up.
 
-mod support;
-
 use std::time::Duration;
 
 use mcp_authz::{AuthError, ConfigError, JwksRefresh, JwtVerifier, TokenType, TokenVerifier};
+use mcp_patterns_test_support::jose::{AUDIENCE, EcKey, ISSUER, JwksServer, b64, sign_hs256};
 use serde_json::json;
-use support::{AUDIENCE, EcKey, ISSUER, JwksServer, sign_hs256};
 
 async fn verifier(jwks: &JwksServer) -> JwtVerifier {
     JwtVerifier::from_jwks_url(jwks.url())
@@ -140,7 +138,7 @@ async fn a_published_symmetric_key_never_verifies_tokens() {
     let key = EcKey::generate("ec");
     let jwks = JwksServer::start(json!({ "keys": [
         key.jwk(),
-        { "kty": "oct", "kid": "hmac", "k": support::b64(secret), "alg": "HS256" },
+        { "kty": "oct", "kid": "hmac", "k": b64(secret), "alg": "HS256" },
     ]}))
     .await;
     let verifier = JwtVerifier::from_jwks_url(jwks.url())

@@ -2,20 +2,18 @@
 //! `AuthzHandler`: the acknowledgement names only the subscriptions the caller may read, and
 //! without the HTTP filter a request naming a forbidden resource is refused as a whole.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mcp_authz::{
     AuthError, AuthLayer, AuthzHandler, Principal, Requirement, StaticPolicy, TokenVerifier,
 };
+use mcp_patterns_test_support::Served;
 use rmcp::ServerHandler;
 use rmcp::model::{ServerCapabilities, ServerConfig, SubscriptionFilter};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
-use support::Served;
 
 /// Accepts every subscription it is asked for; what the caller may read is not its business.
 #[derive(Clone)]

@@ -1,6 +1,9 @@
-//! The verifiers against the real node oidc-provider on loopback: JWT (JWKS and discovery),
-//! userinfo and RFC 7662 introspection agree on who the caller is; key rotation is picked up;
-//! a flood of unknown `kid`s costs the provider at most one JWKS fetch per interval.
+//! The verifiers against an identity provider on loopback: JWT (JWKS and discovery), userinfo
+//! and RFC 7662 introspection agree on who the caller is; key rotation is picked up; a flood of
+//! unknown `kid`s costs the provider at most one JWKS fetch per interval.
+//!
+//! Each scenario runs against the in-process issuer (`in_process::…`) and, with
+//! `MCP_PATTERNS_NODE_TESTS=1`, against the real node oidc-provider (`real_provider::…`).
 
 #![allow(clippy::too_many_lines)] // scenario tests read top to bottom
 
@@ -9,7 +12,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{AUDIENCE, OidcProvider};
+use common::{AUDIENCE, Issuer, OidcProvider, TestIdp, node_suites_enabled};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mcp_authz::{
     AuthError, CachedVerifier, ClientAuth, IntrospectionVerifier, IssuerDispatch, JwksRefresh,
@@ -31,16 +34,14 @@ fn assert_same_caller(a: &Principal, b: &Principal, what: &str) {
     );
 }
 
-#[tokio::test]
-async fn jwt_userinfo_and_introspection_agree() {
-    let provider = OidcProvider::start().await;
+async fn jwt_userinfo_and_introspection_agree(provider: impl TestIdp) {
     let http = reqwest::Client::new();
-    let metadata = OidcMetadata::discover(&http, &provider.issuer, Duration::from_secs(5))
+    let metadata = OidcMetadata::discover(&http, provider.issuer(), Duration::from_secs(5))
         .await
         .expect("discovery");
 
     // A JWT access token, verified locally with keys from discovery.
-    let jwt = JwtVerifier::from_oidc_discovery(&provider.issuer)
+    let jwt = JwtVerifier::from_oidc_discovery(provider.issuer())
         .audience(AUDIENCE)
         .build()
         .await
@@ -51,7 +52,7 @@ async fn jwt_userinfo_and_introspection_agree() {
     let from_jwt = jwt.verify(&token).await.expect("valid JWT accepted");
     assert_eq!(from_jwt.subject, "app1");
     assert_eq!(from_jwt.client_id.as_deref(), Some("app1"));
-    assert_eq!(from_jwt.issuer.as_deref(), Some(provider.issuer.as_str()));
+    assert_eq!(from_jwt.issuer.as_deref(), Some(provider.issuer()));
     assert_eq!(from_jwt.audience, [AUDIENCE]);
     assert_eq!(names(from_jwt.scopes()), ["firewall:read", "mcp:access"]);
     assert_eq!(names(&from_jwt.entitlements.roles), ["developer"]);
@@ -139,7 +140,7 @@ async fn jwt_userinfo_and_introspection_agree() {
     // Dispatch by issuer: JWTs of this issuer go to the JWT verifier, opaque ones to
     // introspection, other issuers are refused.
     let dispatch = IssuerDispatch::new()
-        .issuer(provider.issuer.clone(), jwt.clone())
+        .issuer(provider.issuer().to_owned(), jwt.clone())
         .opaque(introspection.clone());
     assert_eq!(dispatch.verify(&token).await.expect("jwt").subject, "app1");
     assert_eq!(
@@ -155,7 +156,7 @@ async fn jwt_userinfo_and_introspection_agree() {
         })
     );
 
-    provider.stop().await;
+    provider.stop();
 }
 
 #[tokio::test]
@@ -190,12 +191,9 @@ async fn identity_provider_timeouts_are_503_not_hangs() {
     silent.abort();
 }
 
-#[tokio::test]
-async fn key_rotation_is_picked_up() {
-    let provider = OidcProvider::start().await;
-    let port = provider.port;
+async fn key_rotation_is_picked_up(provider: impl TestIdp) {
     let verifier = JwtVerifier::from_jwks_url(provider.jwks_url())
-        .issuer(&provider.issuer)
+        .issuer(provider.issuer())
         .audience(AUDIENCE)
         .refresh(
             JwksRefresh::default()
@@ -213,8 +211,7 @@ async fn key_rotation_is_picked_up() {
     assert_eq!(verifier.jwks_fetch_count(), 1);
 
     // Restart the provider on the same port: new keys, new kids.
-    provider.stop().await;
-    let provider = OidcProvider::start_on(port).await;
+    let provider = provider.rotate().await;
     let new_token = provider.client_token("app1", "mcp:access", AUDIENCE).await;
     let principal = verifier
         .verify(&new_token)
@@ -238,15 +235,13 @@ async fn key_rotation_is_picked_up() {
             reason: "unknown key id".into()
         }
     );
-    provider.stop().await;
+    provider.stop();
 }
 
-#[tokio::test]
-async fn unknown_kid_flood_is_bounded_by_the_refetch_interval() {
-    let provider = OidcProvider::start().await;
+async fn unknown_kid_flood_is_bounded_by_the_refetch_interval(provider: impl TestIdp) {
     let interval = Duration::from_secs(3);
     let verifier = JwtVerifier::from_jwks_url(provider.jwks_url())
-        .issuer(&provider.issuer)
+        .issuer(provider.issuer())
         .audience(AUDIENCE)
         .refresh(
             JwksRefresh::default()
@@ -304,7 +299,7 @@ async fn unknown_kid_flood_is_bounded_by_the_refetch_interval() {
         .verify(&token)
         .await
         .expect("real token still accepted");
-    provider.stop().await;
+    provider.stop();
 }
 
 async fn futures_join(
@@ -326,10 +321,9 @@ async fn futures_join(
     out
 }
 
-#[tokio::test]
-async fn periodic_refresh_picks_up_rotated_keys_without_an_unknown_kid_refetch() {
-    let provider = OidcProvider::start().await;
-    let port = provider.port;
+async fn periodic_refresh_picks_up_rotated_keys_without_an_unknown_kid_refetch(
+    provider: impl TestIdp,
+) {
     let verifier = JwtVerifier::from_jwks_url(provider.jwks_url())
         .audience(AUDIENCE)
         .refresh(
@@ -340,8 +334,7 @@ async fn periodic_refresh_picks_up_rotated_keys_without_an_unknown_kid_refetch()
         .build()
         .await
         .expect("verifier");
-    provider.stop().await;
-    let provider = OidcProvider::start_on(port).await;
+    let provider = provider.rotate().await;
     let token = provider.client_token("app1", "mcp:access", AUDIENCE).await;
     // Retry (bounded) until the background task has installed the new provider's keys; the
     // unknown-kid path is rate-limited for an hour, so only the periodic refresh can do it.
@@ -359,20 +352,20 @@ async fn periodic_refresh_picks_up_rotated_keys_without_an_unknown_kid_refetch()
         "fetched from the new provider"
     );
     assert_eq!(principal.subject, "app1");
-    provider.stop().await;
+    provider.stop();
 }
 
-/// Forwards `POST /introspect` to the real provider's introspection endpoint and counts the
+/// Forwards `POST /introspect` to the provider's introspection endpoint and counts the
 /// requests that reach it.
 async fn counting_introspection_proxy(
-    provider: &OidcProvider,
+    provider: &impl TestIdp,
 ) -> (
     String,
     Arc<std::sync::atomic::AtomicU64>,
     tokio::task::JoinHandle<()>,
 ) {
     use std::sync::atomic::Ordering;
-    let upstream = format!("{}/token/introspection", provider.issuer);
+    let upstream = format!("{}/token/introspection", provider.issuer());
     let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let http = reqwest::Client::new();
     let handler = {
@@ -411,10 +404,8 @@ async fn counting_introspection_proxy(
     (url, count, task)
 }
 
-#[tokio::test]
-async fn a_thousand_random_tokens_cost_the_real_provider_few_introspections() {
+async fn a_thousand_random_tokens_cost_the_provider_few_introspections(provider: impl TestIdp) {
     use std::sync::atomic::Ordering;
-    let provider = OidcProvider::start().await;
     let (url, reached, proxy) = counting_introspection_proxy(&provider).await;
     let verifier = Arc::new(CachedVerifier::new(
         IntrospectionVerifier::new(&url, ClientAuth::basic("mcp-server", "rs-secret"))
@@ -463,5 +454,38 @@ async fn a_thousand_random_tokens_cost_the_real_provider_few_introspections() {
     );
     assert_eq!(reached.load(Ordering::SeqCst), before);
     proxy.abort();
-    provider.stop().await;
+    provider.stop();
 }
+
+/// Each scenario as two tests: against the in-process issuer, and against the real node
+/// oidc-provider when `MCP_PATTERNS_NODE_TESTS=1` (skipped, and passing, otherwise).
+macro_rules! on_both_providers {
+    ($($scenario:ident),* $(,)?) => {
+        mod in_process {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::Issuer::start().await).await;
+                }
+            )*
+        }
+        mod real_provider {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    if super::node_suites_enabled(stringify!($scenario)) {
+                        super::$scenario(super::OidcProvider::start().await).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_providers!(
+    jwt_userinfo_and_introspection_agree,
+    key_rotation_is_picked_up,
+    unknown_kid_flood_is_bounded_by_the_refetch_interval,
+    periodic_refresh_picks_up_rotated_keys_without_an_unknown_kid_refetch,
+    a_thousand_random_tokens_cost_the_provider_few_introspections,
+);

@@ -2,8 +2,6 @@
 //! principal (issuer, subject, client) that initialized it, everyone else gets rmcp's own
 //! unknown-session answer and an audit span, and owners can live in a store of the user's.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -11,13 +9,13 @@ use mcp_authz::{
     AuthError, AuthLayer, OwnerStoreError, Principal, SessionLimits, SessionOwner,
     SessionOwnerStore, SessionOwnershipLayer, TokenVerifier,
 };
+use mcp_patterns_test_support::Served;
+use mcp_patterns_test_support::capture::Capture;
 use rmcp::ServerHandler;
 use rmcp::model::{ServerCapabilities, ServerConfig};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
-use support::Served;
-use support::capture::Capture;
 use tracing_subscriber::Registry;
 use tracing_subscriber::layer::SubscriberExt;
 

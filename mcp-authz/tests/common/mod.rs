@@ -1,16 +1,12 @@
-//! Shared test helpers: the real node `oidc-provider` on loopback, token crafting with its own
-//! keys, a small MCP server, and an HTTP stack with mcp-authz in front.
+//! Helpers of mcp-authz's tests: a small MCP server, an HTTP stack with mcp-authz in front, and
+//! the shared test support (identity providers, tokens) re-exported.
 #![allow(dead_code, unreachable_pub)]
 
 use axum::serve::ListenerExt as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mcp_authz::{AuthLayer, ProtectedResourceMetadata, TokenVerifier, principal_from};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -23,9 +19,7 @@ use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 /// Sets `TCP_NODELAY` on an accepted connection, as every server should: otherwise the last small
@@ -35,209 +29,18 @@ fn nodelay(tcp: &mut tokio::net::TcpStream) {
     let _ = tcp.set_nodelay(true);
 }
 
-pub const AUDIENCE: &str = "urn:mcp-patterns";
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use mcp_patterns_test_support::issuer::Issuer;
+#[allow(unused_imports)]
+pub use mcp_patterns_test_support::jose::{b64, raw_token};
+#[allow(unused_imports)]
+pub use mcp_patterns_test_support::oidc::{AUDIENCE, OidcProvider};
+#[allow(unused_imports)]
+pub use mcp_patterns_test_support::{TestIdp, node_suites_enabled, now};
 
 /// The resources `TestServer` serves.
 pub const RESOURCES: [&str; 2] = ["cache://firewalls/app-alpha", "cache://admin/secrets"];
-
-/// Where scripts/setup/oidc-provider.sh installs the provider.
-fn provider_module() -> PathBuf {
-    let cache = std::env::var_os("MCP_PATTERNS_CACHE").map_or_else(
-        || {
-            let home = std::env::var_os("HOME").expect("HOME is set");
-            PathBuf::from(home).join(".cache/mcp-patterns")
-        },
-        PathBuf::from,
-    );
-    let module = cache.join("oidc-provider/node_modules/oidc-provider/lib/index.js");
-    assert!(
-        module.exists(),
-        "the real OIDC provider is not installed ({} is missing): run scripts/setup/oidc-provider.sh \
-         (or scripts/test, which runs it) first",
-        module.display()
-    );
-    module
-}
-
-/// A signing key of the running provider, as the fixture exported it.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct ProviderKey {
-    pub kid: String,
-    pub alg: String,
-    pub private_pem: String,
-    pub public_pem: String,
-}
-
-/// The real node `oidc-provider` on a loopback port; killed on drop (also when a test panics).
-pub struct OidcProvider {
-    pub issuer: String,
-    pub port: u16,
-    pub keys: Vec<ProviderKey>,
-    child: Child,
-    _dir: TempDir,
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free loopback port")
-        .port()
-}
-
-impl OidcProvider {
-    pub async fn start() -> Self {
-        Self::start_on(free_port()).await
-    }
-
-    /// Starts on `port`; every start has fresh keys, so a restart is a key rotation.
-    pub async fn start_on(port: u16) -> Self {
-        let module = provider_module();
-        let dir =
-            std::env::temp_dir().join(format!("mcp-authz-oidc-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let keys_file = dir.join("keys.json");
-        let fixture =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oidc-provider.mjs");
-        let mut child = Command::new("node")
-            .arg(&fixture)
-            .env("PORT", port.to_string())
-            .env("OIDC_PROVIDER_MODULE", &module)
-            .env("PRIVATE_KEYS_OUT", &keys_file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect(
-                "node must be installed to run the OIDC provider (scripts/setup/oidc-provider.sh)",
-            );
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.expect("provider output") {
-                if line.trim() == "ready" {
-                    return;
-                }
-            }
-            panic!("the OIDC provider exited before it was ready");
-        })
-        .await
-        .expect("the OIDC provider is ready within 30 s");
-        // Keep draining stdout so the provider never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let keys: Vec<ProviderKey> =
-            serde_json::from_slice(&std::fs::read(&keys_file).expect("keys file"))
-                .expect("keys json");
-        Self {
-            issuer: format!("http://127.0.0.1:{port}"),
-            port,
-            keys,
-            child,
-            _dir: TempDir(dir),
-        }
-    }
-
-    pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
-    }
-
-    pub fn jwks_url(&self) -> String {
-        format!("{}/jwks", self.issuer)
-    }
-
-    pub fn key(&self, alg: &str) -> &ProviderKey {
-        self.keys
-            .iter()
-            .find(|k| k.alg == alg)
-            .expect("key for alg")
-    }
-
-    /// A client-credentials access token from the real token endpoint.
-    pub async fn client_token(&self, client: &str, scope: &str, resource: &str) -> String {
-        let response: Value = reqwest::Client::new()
-            .post(format!("{}/token", self.issuer))
-            .basic_auth(client, Some("secret"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("scope", scope),
-                ("resource", resource),
-            ])
-            .send()
-            .await
-            .expect("token request")
-            .json()
-            .await
-            .expect("token response");
-        response["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no access_token in {response}"))
-            .to_owned()
-    }
-
-    /// An end user's opaque access token (see the fixture's `/test/user-token`).
-    pub async fn user_token(&self, sub: &str, scope: &str) -> String {
-        let response: Value = reqwest::Client::new()
-            .post(format!("{}/test/user-token", self.issuer))
-            .form(&[("sub", sub), ("scope", scope)])
-            .send()
-            .await
-            .expect("user token request")
-            .json()
-            .await
-            .expect("user token response");
-        response["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned()
-    }
-
-    /// How many times the provider served `/jwks`.
-    pub async fn jwks_count(&self) -> u64 {
-        let response: Value = reqwest::get(format!("{}/test/jwks-count", self.issuer))
-            .await
-            .expect("count request")
-            .json()
-            .await
-            .expect("count json");
-        response["count"].as_u64().expect("count")
-    }
-
-    /// Claims a valid token of this provider would carry, `exp` in 10 minutes.
-    pub fn claims(&self) -> Value {
-        let now = now();
-        json!({
-            "iss": self.issuer, "aud": AUDIENCE, "sub": "app1", "client_id": "app1",
-            "scope": "mcp:access firewall:read", "iat": now, "exp": now + 600,
-            "roles": ["developer"], "entitlements": {"applications": {"app-alpha": ["read"]}},
-        })
-    }
-
-    /// Signs `claims` with the provider's own key for `alg` (RS256 or ES256).
-    pub fn sign(&self, alg: &str, claims: &Value) -> String {
-        let key = self.key(alg);
-        let (algorithm, encoding) = match alg {
-            "RS256" => (
-                Algorithm::RS256,
-                EncodingKey::from_rsa_pem(key.private_pem.as_bytes()),
-            ),
-            "ES256" => (
-                Algorithm::ES256,
-                EncodingKey::from_ec_pem(key.private_pem.as_bytes()),
-            ),
-            other => panic!("no key for {other}"),
-        };
-        let mut header = Header::new(algorithm);
-        header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &encoding.expect("private key")).expect("sign")
-    }
-}
 
 /// A client of `handler` served in process over a duplex pipe (no HTTP), for tests of the
 /// MCP-level layers.
@@ -252,41 +55,6 @@ pub async fn in_process_client<H: ServerHandler>(
         }
     });
     ().serve(client_io).await.expect("connect")
-}
-
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
-/// base64url without padding (for hand-made hostile tokens).
-pub fn b64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// A token made of raw header and claims and an arbitrary signature.
-pub fn raw_token(header: &Value, claims: &Value, signature: &[u8]) -> String {
-    format!(
-        "{}.{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes()),
-        b64(signature)
-    )
 }
 
 // ---------------------------------------------------------------------------------------------
