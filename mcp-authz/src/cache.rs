@@ -24,7 +24,8 @@ pub struct CacheConfig {
     pub max_ttl: Duration,
     /// A refused token (invalid, expired, too large) is refused again from memory for this long
     /// instead of reaching the inner verifier (and the identity provider) again; zero turns
-    /// refusal caching off. "Identity provider unavailable" is never cached. Default: 30 s.
+    /// refusal caching off. "Identity provider unavailable" and a JWT's unknown `kid` are never
+    /// cached. Default: 30 s.
     pub negative_ttl: Duration,
     /// At most this many refusals are remembered (least recently used go first).
     /// Default: 10 000.
@@ -94,11 +95,14 @@ struct Entry {
 ///
 /// - The key is the SHA-256 of the token; the token itself is never stored.
 /// - An entry expires at the token's `exp` or after [`CacheConfig::max_ttl`], whichever is
-///   first; an expired entry is never returned. Refusals are not cached.
+///   first; an expired entry is never returned.
 /// - The cache holds at most [`CacheConfig::max_entries`] entries.
 /// - A refusal (invalid, expired or oversized token) is remembered for
 ///   [`CacheConfig::negative_ttl`], bounded by [`CacheConfig::max_negative_entries`], so
-///   replaying a bad token costs the identity provider nothing.
+///   replaying a bad token costs the identity provider nothing. Two refusals are not
+///   remembered: "identity provider unavailable", and a JWT whose `kid` the key set lacks (it
+///   is accepted as soon as a JWKS refetch brings its key, e.g. right after a key rotation; the
+///   JWT verifier's own refetch limit keeps unknown `kid`s cheap).
 ///
 /// Concurrency: short `std::sync::Mutex` sections per lookup or insert, never held across an
 /// `.await`. Concurrent first verifications of the same token are coalesced into one call of the
@@ -267,7 +271,11 @@ impl<V: TokenVerifier> TokenVerifier for CachedVerifier<V> {
                 let result = self.inner.verify(token).instrument(span.clone()).await;
                 match &result {
                     Ok(principal) => self.insert(key, principal),
+                    // Unavailable: the next attempt may succeed. An unknown key: the key set may
+                    // gain it at the next refetch (a key rotation), and the token must then be
+                    // accepted at once, not refused from memory.
                     Err(AuthError::Unavailable { .. }) => {}
+                    Err(refused) if refused.is_unknown_key() => {}
                     Err(refused) => {
                         if let Some(refusals) = &self.refusals {
                             refusals.insert(key, refused.clone());

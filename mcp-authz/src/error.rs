@@ -49,6 +49,8 @@ pub enum AuthError {
     },
 }
 
+const UNKNOWN_KEY_ID: &str = "unknown key id";
+
 impl AuthError {
     /// Refuses a token longer than `max` bytes before any parsing or network call.
     pub(crate) fn check_len(token: &str, max: usize) -> Result<(), Self> {
@@ -59,6 +61,18 @@ impl AuthError {
             });
         }
         Ok(())
+    }
+
+    /// A JWT naming a `kid` the current key set lacks, even after the refetch the verifier may
+    /// make for it (at most one per `min_refetch_interval`).
+    pub(crate) fn unknown_key() -> Self {
+        Self::invalid(UNKNOWN_KEY_ID)
+    }
+
+    /// Whether this is [`AuthError::unknown_key`]: a refusal that holds only until the key set
+    /// is refetched, so it is not remembered as a refusal of the token.
+    pub(crate) fn is_unknown_key(&self) -> bool {
+        matches!(self, Self::InvalidToken { reason } if reason == UNKNOWN_KEY_ID)
     }
 
     pub(crate) fn invalid(reason: impl Into<String>) -> Self {

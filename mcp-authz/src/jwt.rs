@@ -382,7 +382,7 @@ impl JwtVerifier {
                 }
             }
         };
-        let mut last_error = AuthError::invalid("unknown key id");
+        let mut last_error = AuthError::unknown_key();
         for key in keys.candidates(kid) {
             if !key.accepts(alg) {
                 last_error = AuthError::invalid(format!("key cannot verify {alg:?}"));

@@ -302,6 +302,64 @@ async fn unknown_kid_flood_is_bounded_by_the_refetch_interval(provider: impl Tes
     provider.stop();
 }
 
+/// Right after a key rotation, a token signed by the new key may arrive while the JWKS refetch
+/// is still rate-limited: it is refused then, and accepted as soon as a refetch brings its key.
+/// The verification cache does not keep the refusal (it would for up to 30 s).
+#[tokio::test]
+async fn a_rotated_key_refused_inside_the_refetch_limit_is_accepted_after_it() {
+    let provider = Issuer::start().await;
+    let interval = Duration::from_secs(1);
+    let before_build = tokio::time::Instant::now();
+    let verifier = CachedVerifier::new(
+        JwtVerifier::from_jwks_url(provider.jwks_url())
+            .issuer(&provider.issuer)
+            .audience(AUDIENCE)
+            .refresh(
+                JwksRefresh::default()
+                    .interval(None)
+                    .min_refetch_interval(interval),
+            )
+            .build()
+            .await
+            .expect("verifier"),
+    );
+    let after_build = tokio::time::Instant::now();
+    Issuer::rotate(&provider);
+    let token = provider.client_token("app1", "mcp:access", AUDIENCE).await;
+    let refused = verifier.verify(&token).await;
+    assert!(
+        before_build.elapsed() < interval,
+        "the first attempt is inside the refetch limit"
+    );
+    assert_eq!(
+        refused,
+        Err(AuthError::InvalidToken {
+            reason: "unknown key id".into()
+        })
+    );
+    assert_eq!(
+        provider.jwks_count().await,
+        0,
+        "no refetch inside the limit"
+    );
+
+    tokio::time::sleep_until(after_build + interval + Duration::from_millis(50)).await;
+    let principal = verifier
+        .verify(&token)
+        .await
+        .expect("accepted once a refetch brings the new key");
+    assert_eq!(principal.subject, "app1");
+    assert_eq!(provider.jwks_count().await, 1, "one refetch");
+    // Refusals that do not depend on the key set are still remembered.
+    let mut claims = provider.claims();
+    claims["aud"] = "urn:someone-else".into();
+    let wrong_audience = provider.sign("RS256", &claims);
+    for _ in 0..2 {
+        assert!(verifier.verify(&wrong_audience).await.is_err());
+    }
+    assert_eq!(verifier.stats().refusal_hits, 1);
+}
+
 async fn futures_join(
     verifier: &JwtVerifier,
     tokens: &[String],
