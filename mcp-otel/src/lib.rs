@@ -1,4 +1,6 @@
 #![doc = include_str!("../README.md")]
+// The README links the pipeline's items, which exist only with the `pipeline` feature.
+#![cfg_attr(not(feature = "pipeline"), allow(rustdoc::broken_intra_doc_links))]
 
 pub mod capture;
 #[cfg(feature = "pipeline")]

@@ -153,7 +153,7 @@ pub struct TelemetryConfig {
     /// Print log lines (with `trace_id`/`span_id`) to stderr. Default `true`.
     pub log_to_stderr: bool,
     /// Input/output capture for the [`OtelLayer`](crate::OtelLayer) built by
-    /// [`TelemetryGuard::layer`] (`MCP_OTEL_CAPTURE_IO`, `MCP_OTEL_REDACT_FIELDS`,
+    /// [`TelemetryGuard::layer`](crate::TelemetryGuard::layer) (`MCP_OTEL_CAPTURE_IO`, `MCP_OTEL_REDACT_FIELDS`,
     /// `MCP_OTEL_CAPTURE_MAX_BYTES`). Default off.
     pub capture: CaptureConfig,
     /// Colour the log lines with ANSI escape codes (`MCP_LOG_ANSI`; `NO_COLOR` turns it off).
