@@ -12,304 +12,35 @@
 // `logging/setLevel` and `resources/subscribe` are deprecated in rmcp, and still forwarded.
 #![allow(deprecated, clippy::too_many_lines)]
 
-use std::borrow::Cow;
+mod probe;
+
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_authz::{AuthzHandler, Decision, FnPolicy, HANDLED_METHODS, Principal};
-use rmcp::model::{
-    ArgumentInfo, CallToolRequestMethod, CallToolRequestParams, CallToolResponse, CancelTaskMethod,
-    CancelTaskParams, CancelledNotificationMethod, CancelledNotificationParam,
-    CompleteRequestMethod, CompleteRequestParams, CompleteResult, ConstString, CustomNotification,
-    CustomRequest, CustomResult, DiscoverRequestMethod, DiscoverResult, GetPromptRequestMethod,
-    GetPromptRequestParams, GetPromptResponse, GetSkillRequestMethod, GetSkillRequestParams,
-    GetSkillResult, GetTaskMethod, GetTaskParams, GetTaskResult, InitializeRequestParams,
-    InitializeResult, InitializeResultMethod, InitializedNotificationMethod,
-    ListPromptsRequestMethod, ListPromptsResult, ListResourceTemplatesRequestMethod,
-    ListResourceTemplatesResult, ListResourcesRequestMethod, ListResourcesResult,
-    ListSkillsRequestMethod, ListSkillsResult, ListToolsRequestMethod, ListToolsResult,
-    LoggingLevel, NumberOrString, PaginatedRequestParams, PingRequestMethod,
-    ProgressNotificationMethod, ProgressNotificationParam, ProgressToken, ProtocolVersion,
-    ReadResourceDirectoryRequestMethod, ReadResourceDirectoryRequestParams,
-    ReadResourceDirectoryResult, ReadResourceRequestMethod, ReadResourceRequestParams,
-    ReadResourceResponse, Reference, RootsListChangedNotificationMethod, ServerCapabilities,
-    ServerConfig, SetLevelRequestMethod, SetLevelRequestParams, SubscribeRequestMethod,
-    SubscribeRequestParams, SubscriptionFilter, SubscriptionsListenRequestMethod, Tool,
-    UnsubscribeRequestMethod, UnsubscribeRequestParams, UpdateTaskMethod, UpdateTaskParams,
+use mcp_patterns_test_support::Served;
+use probe::{
+    ACCEPTED_SUBSCRIPTION_FILTER, CUSTOM_NOTIFICATION, CUSTOM_REQUEST, GET_INFO,
+    NEGOTIATE_INITIALIZE, Probe, RESOURCE, SUPPORTED_PROTOCOL_VERSIONS, TOOL, call_plain,
+    call_request, peer,
 };
-use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
-use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use rmcp::model::{
+    CallToolRequestMethod, CancelTaskMethod, CancelledNotificationMethod,
+    CancelledNotificationParam, CompleteRequestMethod, ConstString, CustomNotification,
+    DiscoverRequestMethod, GetPromptRequestMethod, GetSkillRequestMethod, GetTaskMethod,
+    InitializeResultMethod, InitializedNotificationMethod, ListPromptsRequestMethod,
+    ListResourceTemplatesRequestMethod, ListResourcesRequestMethod, ListSkillsRequestMethod,
+    ListToolsRequestMethod, NumberOrString, PingRequestMethod, ProgressNotificationMethod,
+    ProgressNotificationParam, ProgressToken, ReadResourceDirectoryRequestMethod,
+    ReadResourceRequestMethod, RootsListChangedNotificationMethod, SetLevelRequestMethod,
+    SubscribeRequestMethod, SubscriptionsListenRequestMethod, UnsubscribeRequestMethod,
+    UpdateTaskMethod,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ServerHandler, ServiceExt};
 
-/// The marker of a method without an MCP method name of its own in rmcp.
-const GET_INFO: &str = "get_info";
-const NEGOTIATE_INITIALIZE: &str = "negotiate_initialize";
-const SUPPORTED_PROTOCOL_VERSIONS: &str = "supported_protocol_versions";
-const GET_TOOL: &str = "get_tool";
-const ACCEPTED_SUBSCRIPTION_FILTER: &str = "accepted_subscription_filter";
-const CUSTOM_REQUEST: &str = "x/custom-request";
-const CUSTOM_NOTIFICATION: &str = "notifications/x-custom";
-
-/// Records the marker of every method that reached it.
-#[derive(Clone, Default)]
-struct Marker {
-    reached: Arc<Mutex<Vec<String>>>,
-    arrived: Arc<tokio::sync::Notify>,
-}
-
-impl Marker {
-    fn mark(&self, marker: &str) {
-        self.reached.lock().unwrap().push(marker.to_owned());
-        self.arrived.notify_waiters();
-    }
-    fn error(&self, marker: &str) -> ErrorData {
-        self.mark(marker);
-        ErrorData::internal_error(format!("reached {marker}"), None)
-    }
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.reached.lock().unwrap())
-    }
-    /// Waits (bounded) until `marker` has been recorded, for what arrives asynchronously.
-    async fn wait_for(&self, marker: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let arrived = self.arrived.notified();
-            if self.reached.lock().unwrap().iter().any(|m| m == marker) {
-                return;
-            }
-            assert!(
-                tokio::time::timeout_at(deadline, arrived).await.is_ok(),
-                "{marker} never reached the inner handler; reached: {:?}",
-                self.reached.lock().unwrap()
-            );
-        }
-    }
-}
-
-fn tool() -> Tool {
-    Tool::new("marker_tool", "marker", Arc::new(serde_json::Map::new()))
-}
-
-impl ServerHandler for Marker {
-    async fn ping(&self, _: RequestContext<RoleServer>) -> Result<(), ErrorData> {
-        Err(self.error(PingRequestMethod::VALUE))
-    }
-    async fn initialize(
-        &self,
-        request: InitializeRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<InitializeResult, ErrorData> {
-        // Answers, so that the in-process client can complete its handshake.
-        self.mark(InitializeResultMethod::VALUE);
-        context.peer.set_peer_info(request.clone());
-        self.negotiate_initialize(&request)
-    }
-    fn negotiate_initialize(
-        &self,
-        request: &InitializeRequestParams,
-    ) -> Result<InitializeResult, ErrorData> {
-        self.mark(NEGOTIATE_INITIALIZE);
-        let version = if request.protocol_version.has_initialize() {
-            request.protocol_version.clone()
-        } else {
-            ProtocolVersion::LATEST_WITH_INITIALIZE
-        };
-        Ok(InitializeResult::new(self.get_info().capabilities).with_protocol_version(version))
-    }
-    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
-        self.mark(SUPPORTED_PROTOCOL_VERSIONS);
-        // The known versions but the oldest: recognisably this handler's answer.
-        Cow::Owned(
-            ProtocolVersion::KNOWN_VERSIONS
-                .iter()
-                .filter(|v| **v != ProtocolVersion::V_2024_11_05)
-                .cloned()
-                .collect(),
-        )
-    }
-    async fn discover(&self, _: RequestContext<RoleServer>) -> Result<DiscoverResult, ErrorData> {
-        Err(self.error(DiscoverRequestMethod::VALUE))
-    }
-    async fn complete(
-        &self,
-        _: CompleteRequestParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<CompleteResult, ErrorData> {
-        Err(self.error(CompleteRequestMethod::VALUE))
-    }
-    async fn set_level(
-        &self,
-        _: SetLevelRequestParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        Err(self.error(SetLevelRequestMethod::VALUE))
-    }
-    async fn get_prompt(
-        &self,
-        _: GetPromptRequestParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<GetPromptResponse, ErrorData> {
-        Err(self.error(GetPromptRequestMethod::VALUE))
-    }
-    async fn list_prompts(
-        &self,
-        _: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
-    ) -> Result<ListPromptsResult, ErrorData> {
-        Err(self.error(ListPromptsRequestMethod::VALUE))
-    }
-    async fn list_resources(
-        &self,
-        _: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
-    ) -> Result<ListResourcesResult, ErrorData> {
-        Err(self.error(ListResourcesRequestMethod::VALUE))
-    }
-    async fn list_resource_templates(
-        &self,
-        _: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
-    ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Err(self.error(ListResourceTemplatesRequestMethod::VALUE))
-    }
-    async fn read_resource(
-        &self,
-        _: ReadResourceRequestParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<ReadResourceResponse, ErrorData> {
-        Err(self.error(ReadResourceRequestMethod::VALUE))
-    }
-    async fn subscribe(
-        &self,
-        _: SubscribeRequestParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        Err(self.error(SubscribeRequestMethod::VALUE))
-    }
-    async fn unsubscribe(
-        &self,
-        _: UnsubscribeRequestParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        Err(self.error(UnsubscribeRequestMethod::VALUE))
-    }
-    async fn call_tool(
-        &self,
-        _: CallToolRequestParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        Err(self.error(CallToolRequestMethod::VALUE))
-    }
-    async fn list_tools(
-        &self,
-        _: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, ErrorData> {
-        Err(self.error(ListToolsRequestMethod::VALUE))
-    }
-    fn get_tool(&self, _: &str) -> Option<Tool> {
-        self.mark(GET_TOOL);
-        Some(tool())
-    }
-    async fn on_custom_request(
-        &self,
-        _: CustomRequest,
-        _: RequestContext<RoleServer>,
-    ) -> Result<CustomResult, ErrorData> {
-        Err(self.error(CUSTOM_REQUEST))
-    }
-    fn accepted_subscription_filter(
-        &self,
-        requested: &SubscriptionFilter,
-    ) -> Option<SubscriptionFilter> {
-        self.mark(ACCEPTED_SUBSCRIPTION_FILTER);
-        Some(requested.clone())
-    }
-    async fn listen(&self, _: SubscriptionContext) -> Result<(), ErrorData> {
-        // Ends the stream at once with its final result.
-        self.mark(SubscriptionsListenRequestMethod::VALUE);
-        Ok(())
-    }
-    async fn get_task(
-        &self,
-        _: GetTaskParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<GetTaskResult, ErrorData> {
-        Err(self.error(GetTaskMethod::VALUE))
-    }
-    async fn update_task(
-        &self,
-        _: UpdateTaskParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        Err(self.error(UpdateTaskMethod::VALUE))
-    }
-    async fn cancel_task(
-        &self,
-        _: CancelTaskParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        Err(self.error(CancelTaskMethod::VALUE))
-    }
-    async fn list_skills(
-        &self,
-        _: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
-    ) -> Result<ListSkillsResult, ErrorData> {
-        Err(self.error(ListSkillsRequestMethod::VALUE))
-    }
-    async fn get_skill(
-        &self,
-        _: GetSkillRequestParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<GetSkillResult, ErrorData> {
-        Err(self.error(GetSkillRequestMethod::VALUE))
-    }
-    async fn read_resource_directory(
-        &self,
-        _: ReadResourceDirectoryRequestParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<ReadResourceDirectoryResult, ErrorData> {
-        Err(self.error(ReadResourceDirectoryRequestMethod::VALUE))
-    }
-    async fn on_cancelled(
-        &self,
-        _: CancelledNotificationParam,
-        _: NotificationContext<RoleServer>,
-    ) {
-        self.mark(CancelledNotificationMethod::VALUE);
-    }
-    async fn on_progress(&self, _: ProgressNotificationParam, _: NotificationContext<RoleServer>) {
-        self.mark(ProgressNotificationMethod::VALUE);
-    }
-    async fn on_initialized(&self, _: NotificationContext<RoleServer>) {
-        self.mark(InitializedNotificationMethod::VALUE);
-    }
-    async fn on_roots_list_changed(&self, _: NotificationContext<RoleServer>) {
-        self.mark(RootsListChangedNotificationMethod::VALUE);
-    }
-    async fn on_custom_notification(
-        &self,
-        _: CustomNotification,
-        _: NotificationContext<RoleServer>,
-    ) {
-        self.mark(CUSTOM_NOTIFICATION);
-    }
-    fn get_info(&self) -> ServerConfig {
-        self.mark(GET_INFO);
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_prompts()
-                .enable_resources()
-                .enable_resources_subscribe()
-                .build(),
-        )
-        .with_instructions("the marker server")
-    }
-}
-
-fn wrapped(marker: &Marker) -> AuthzHandler<Marker> {
+fn wrapped(marker: &Probe) -> AuthzHandler<Probe> {
     AuthzHandler::builder(marker.clone())
         .policy(FnPolicy::new(|_| Decision::Allow))
         .principal(Principal::new("probe"))
@@ -389,175 +120,8 @@ fn expectations() -> Vec<(&'static str, Handling)> {
     ]
 }
 
-/// Calls the request method `name` (a `ServerHandler` method taking a request context) on
-/// `handler`; `None` when `name` is not one.
-async fn call_request(
-    handler: &AuthzHandler<Marker>,
-    name: &str,
-    context: RequestContext<RoleServer>,
-) -> Option<Result<(), ErrorData>> {
-    let done = |r: Result<(), ErrorData>| Some(r);
-    match name {
-        "ping" => done(handler.ping(context).await),
-        "initialize" => done(
-            handler
-                .initialize(InitializeRequestParams::default(), context)
-                .await
-                .map(drop),
-        ),
-        "discover" => done(handler.discover(context).await.map(drop)),
-        "complete" => done(
-            handler
-                .complete(
-                    CompleteRequestParams::new(
-                        Reference::for_prompt("marker_prompt"),
-                        ArgumentInfo::new("a", "b"),
-                    ),
-                    context,
-                )
-                .await
-                .map(drop),
-        ),
-        "set_level" => done(
-            handler
-                .set_level(SetLevelRequestParams::new(LoggingLevel::Info), context)
-                .await,
-        ),
-        "get_prompt" => done(
-            handler
-                .get_prompt(GetPromptRequestParams::new("marker_prompt"), context)
-                .await
-                .map(drop),
-        ),
-        "list_prompts" => done(handler.list_prompts(None, context).await.map(drop)),
-        "list_resources" => done(handler.list_resources(None, context).await.map(drop)),
-        "list_resource_templates" => done(
-            handler
-                .list_resource_templates(None, context)
-                .await
-                .map(drop),
-        ),
-        "read_resource" => done(
-            handler
-                .read_resource(ReadResourceRequestParams::new("marker://r"), context)
-                .await
-                .map(drop),
-        ),
-        "subscribe" => done(
-            handler
-                .subscribe(SubscribeRequestParams::new("marker://r"), context)
-                .await,
-        ),
-        "unsubscribe" => done(
-            handler
-                .unsubscribe(UnsubscribeRequestParams::new("marker://r"), context)
-                .await,
-        ),
-        "call_tool" => done(
-            handler
-                .call_tool(CallToolRequestParams::new("marker_tool"), context)
-                .await
-                .map(drop),
-        ),
-        "list_tools" => done(handler.list_tools(None, context).await.map(drop)),
-        "on_custom_request" => done(
-            handler
-                .on_custom_request(CustomRequest::new(CUSTOM_REQUEST, None), context)
-                .await
-                .map(drop),
-        ),
-        "get_task" => done(
-            handler
-                .get_task(GetTaskParams::new("task-1"), context)
-                .await
-                .map(drop),
-        ),
-        "update_task" => done(
-            handler
-                .update_task(
-                    UpdateTaskParams::new("task-1", std::collections::BTreeMap::new()),
-                    context,
-                )
-                .await,
-        ),
-        "cancel_task" => done(
-            handler
-                .cancel_task(CancelTaskParams::new("task-1"), context)
-                .await,
-        ),
-        "list_skills" => done(handler.list_skills(None, context).await.map(drop)),
-        "get_skill" => done(
-            handler
-                .get_skill(
-                    GetSkillRequestParams::new("skill://marker/SKILL.md"),
-                    context,
-                )
-                .await
-                .map(drop),
-        ),
-        "read_resource_directory" => done(
-            handler
-                .read_resource_directory(
-                    ReadResourceDirectoryRequestParams::new("marker://dir/"),
-                    context,
-                )
-                .await
-                .map(drop),
-        ),
-        _ => None,
-    }
-}
-
-/// Calls the method `name` that needs no context; `None` when `name` is not one.
-fn call_plain(handler: &AuthzHandler<Marker>, name: &str) -> Option<String> {
-    match name {
-        "get_info" => Some(format!("{:?}", handler.get_info().instructions)),
-        "negotiate_initialize" => Some(format!(
-            "{:?}",
-            handler
-                .negotiate_initialize(&InitializeRequestParams::default())
-                .map(|r| r.protocol_version)
-        )),
-        "supported_protocol_versions" => {
-            Some(format!("{:?}", handler.supported_protocol_versions()))
-        }
-        "get_tool" => Some(format!("{:?}", handler.get_tool("marker_tool"))),
-        "accepted_subscription_filter" => {
-            let requested = SubscriptionFilter::builder()
-                .resource_subscription("marker://r")
-                .build();
-            Some(format!(
-                "{:?}",
-                handler.accepted_subscription_filter(&requested)
-            ))
-        }
-        _ => None,
-    }
-}
-
-#[derive(Clone)]
-struct Plain;
-
-impl ServerHandler for Plain {}
-
-/// A real peer (over an in-memory pipe) for building request contexts; both ends are kept open
-/// while the test uses it.
-async fn peer() -> (
-    rmcp::Peer<RoleServer>,
-    (
-        rmcp::service::RunningService<RoleServer, Plain>,
-        rmcp::service::RunningService<rmcp::RoleClient, ()>,
-    ),
-) {
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let server = tokio::spawn(async move { Plain.serve(server_io).await });
-    let client = ().serve(client_io).await.expect("client");
-    let server = server.await.expect("join").expect("server");
-    (server.peer().clone(), (server, client))
-}
-
 /// Sends each client notification through rmcp's client to the decorator over a duplex pipe.
-async fn send_notifications(handler: AuthzHandler<Marker>, marker: &Marker) {
+async fn send_notifications(handler: AuthzHandler<Probe>, marker: &Probe) {
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let server = tokio::spawn(async move { handler.serve(server_io).await });
     let client = ().serve(client_io).await.expect("client handshake");
@@ -596,24 +160,22 @@ async fn send_notifications(handler: AuthzHandler<Marker>, marker: &Marker) {
 
 /// A 2026-07-28 `subscriptions/listen` over Streamable HTTP; the stream ends at once (the marker's
 /// `listen` returns), so this returns the SSE body.
-async fn listen_over_http(handler: AuthzHandler<Marker>) -> String {
+async fn listen_over_http(handler: AuthzHandler<Probe>) -> String {
     use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
     use rmcp::transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService,
     };
-    let service: StreamableHttpService<AuthzHandler<Marker>, LocalSessionManager> =
+    let service: StreamableHttpService<AuthzHandler<Probe>, LocalSessionManager> =
         StreamableHttpService::new(
             move || Ok(handler.clone()),
             Arc::new(LocalSessionManager::default()),
             StreamableHttpServerConfig::default(),
         );
-    let served =
-        mcp_patterns_test_support::Served::start(axum::Router::new().nest_service("/mcp", service))
-            .await;
+    let served = Served::start(axum::Router::new().nest_service("/mcp", service)).await;
     let body = serde_json::json!({
         "jsonrpc": "2.0", "id": 9, "method": SubscriptionsListenRequestMethod::VALUE,
         "params": {
-            "notifications": { "resourceSubscriptions": ["marker://r"] },
+            "notifications": { "resourceSubscriptions": [RESOURCE] },
             "_meta": {
                 "io.modelcontextprotocol/protocolVersion": "2026-07-28",
                 "io.modelcontextprotocol/clientInfo": { "name": "forwarding", "version": "0" },
@@ -638,7 +200,7 @@ async fn listen_over_http(handler: AuthzHandler<Marker>) -> String {
 
 #[tokio::test]
 async fn every_method_is_forwarded_or_deliberately_intercepted() {
-    let marker = Marker::default();
+    let marker = Probe::default();
     let handler = wrapped(&marker);
     let (peer, _keep) = peer().await;
     let mut notifications_sent = false;
@@ -686,19 +248,19 @@ async fn every_method_is_forwarded_or_deliberately_intercepted() {
         }
         // Specific answers: the inner handler's own values come back where forwarded.
         match name {
-            "get_info" => assert!(outcome.contains("the marker server"), "{outcome}"),
+            "get_info" => assert!(outcome.contains("the probe server"), "{outcome}"),
             "supported_protocol_versions" => {
                 assert!(outcome.contains("2026-07-28"), "{outcome}");
                 assert!(!outcome.contains("2024-11-05"), "{outcome}");
             }
             "get_tool" => assert_eq!(outcome, "None"),
-            "accepted_subscription_filter" => assert!(outcome.contains("marker://r"), "{outcome}"),
+            "accepted_subscription_filter" => assert!(outcome.contains(RESOURCE), "{outcome}"),
             "listen" => assert!(outcome.contains("\"result\""), "a final result: {outcome}"),
             _ => {}
         }
     }
     // Without a caller rmcp may still ask for a tool's schema; the inner handler has one.
-    assert!(marker.get_tool("marker_tool").is_some());
+    assert!(marker.get_tool(TOOL).is_some());
 }
 
 /// The `fn` names in rmcp's `server_handler_methods!` (the body of `trait ServerHandler`), read
