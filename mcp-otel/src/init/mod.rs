@@ -1,139 +1,19 @@
 //! One-call set-up of tracing, metrics and logs: [`TelemetryConfig`] (plain data, or read from
 //! the environment), [`init`] / [`build`], and the [`TelemetryGuard`] that flushes on shutdown.
 //!
-//! By concern: [`config`] (the configuration and the environment), [`error`], [`exporters`]
-//! (OTLP, console, batching; TLS is in `crate::tls`), [`guard`], and here the `tracing`
-//! subscriber (log format, filters, the OpenTelemetry layer) and its global installation.
+//! By concern: `config` (the configuration and its defaults), `env` (reading it from the
+//! environment), `error`, `exporters` (OTLP over HTTP or gRPC, console, batching; TLS is in
+//! `crate::tls`), `guard` (shutdown and export counters) and `subscriber` (the `tracing`
+//! subscriber with its filters and log format, and the global installation).
 
 mod config;
+mod env;
 mod error;
 mod exporters;
 mod guard;
-
-use std::sync::Arc;
-
-use opentelemetry::global;
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer as _;
-use tracing_subscriber::layer::SubscriberExt;
+mod subscriber;
 
 pub use config::{OtlpProtocol, SamplerConfig, TelemetryConfig, TraceExporter};
 pub use error::InitError;
 pub use guard::{ExportStats, TelemetryGuard};
-
-use crate::console::ConsoleExporter;
-use crate::logfmt::TraceIdFormat;
-use exporters::{batch, build_meter_provider, span_exporter};
-use guard::ExportCounters;
-
-/// Builds the pipeline `config` describes without installing anything globally: the guard and a
-/// [`tracing::Dispatch`] (registry + `EnvFilter` + fmt with trace ids + OpenTelemetry layer)
-/// that you install yourself, e.g. with `tracing::subscriber::set_default` in a test.
-///
-/// A pitfall of scoped dispatchers: `tracing` caches each callsite's interest when the callsite is
-/// first hit. While this is the only dispatcher ever created, a span first hit on a thread
-/// *without* it (another test's server, a runtime thread that did not call `set_default`) is
-/// cached as disabled everywhere, and its spans are silently missing from the export. Keep a
-/// second dispatcher alive (`tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default())`)
-/// so `tracing` asks every dispatcher instead, and install the returned one on every thread that
-/// runs traced work (e.g. `tokio::runtime::Builder::on_thread_start`).
-///
-/// Export happens on the batch processor's own thread: requests only enqueue finished spans
-/// (dropped when the queue of [`max_queue_size`](TelemetryConfig::max_queue_size) is full), so a
-/// slow or unreachable collector never blocks them.
-pub fn build(config: &TelemetryConfig) -> Result<(TelemetryGuard, tracing::Dispatch), InitError> {
-    let filter = EnvFilter::try_new(&config.log_filter).map_err(|source| InitError::LogFilter {
-        filter: config.log_filter.clone(),
-        source,
-    })?;
-    let counters = Arc::new(ExportCounters::default());
-    let mut tracer_provider = None;
-    let mut meter_provider = None;
-    if config.enabled {
-        let mut builder = SdkTracerProvider::builder()
-            .with_sampler(config.sampler.to_sampler())
-            .with_resource(config.resource());
-        builder = match config.traces {
-            TraceExporter::Otlp => {
-                builder.with_span_processor(batch(config, span_exporter(config)?, &counters))
-            }
-            TraceExporter::Console => {
-                builder.with_span_processor(batch(config, ConsoleExporter, &counters))
-            }
-            TraceExporter::None => builder,
-        };
-        tracer_provider = Some(builder.build());
-        if config.metrics && config.traces == TraceExporter::Otlp {
-            meter_provider = Some(build_meter_provider(config)?);
-        }
-    }
-
-    let format = TraceIdFormat::new(tracing_subscriber::fmt::format());
-    let fmt_layer = config.log_to_stderr.then(|| {
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_ansi(config.log_ansi)
-            .event_format(format.clone())
-    });
-    let otel_layer = tracer_provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer(crate::INSTRUMENTATION_NAME))
-    });
-    // Each layer has its own filter: a quiet log level (`MCP_LOG_LEVEL=warn`) must not switch
-    // off the request spans that go to the collector.
-    let span_filter =
-        EnvFilter::try_new(&config.span_filter).map_err(|source| InitError::LogFilter {
-            filter: config.span_filter.clone(),
-            source,
-        })?;
-    let subscriber = tracing_subscriber::registry()
-        .with(fmt_layer.with_filter(filter))
-        .with(otel_layer.with_filter(span_filter));
-    let dispatch = tracing::Dispatch::new(subscriber);
-    format.bind(&dispatch);
-    Ok((
-        TelemetryGuard {
-            tracer_provider,
-            meter_provider,
-            counters,
-            capture: config.capture.clone(),
-        },
-        dispatch,
-    ))
-}
-
-/// Builds the pipeline ([`build`]) and installs it process-wide: the global `tracing`
-/// subscriber, the global tracer and meter providers, and the W3C trace-context + baggage
-/// propagator. Keep the guard until shutdown.
-///
-/// ```no_run
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # #[derive(Clone)] struct MyServer;
-/// # impl rmcp::ServerHandler for MyServer {}
-/// let config = mcp_otel::TelemetryConfig::from_env("my-mcp-server")?;
-/// let telemetry = mcp_otel::init(&config)?;
-/// let otel = telemetry.layer().build();
-/// let handler = otel.layer(MyServer);
-/// // … serve `handler`; at exit `telemetry` flushes the last spans.
-/// # let _ = handler;
-/// # Ok(()) }
-/// ```
-pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
-    let (guard, dispatch) = build(config)?;
-    tracing::dispatcher::set_global_default(dispatch).map_err(InitError::SubscriberAlreadySet)?;
-    if let Some(provider) = &guard.tracer_provider {
-        global::set_tracer_provider(provider.clone());
-    }
-    if let Some(provider) = &guard.meter_provider {
-        global::set_meter_provider(provider.clone());
-    }
-    global::set_text_map_propagator(opentelemetry::propagation::TextMapCompositePropagator::new(
-        vec![
-            Box::new(TraceContextPropagator::new()),
-            Box::new(BaggagePropagator::new()),
-        ],
-    ));
-    Ok(guard)
-}
+pub use subscriber::{build, init};
