@@ -1,7 +1,8 @@
 //! The forwarding probe: an inner handler that overrides every `ServerHandler` method with a
 //! marker (it logs its own name; requests also answer with an error naming the method), wrapped
 //! in `OtelHandler` and driven in-process, so a method the decorator fails to forward — or
-//! forwards to rmcp's default instead of the inner handler — is caught.
+//! forwards to rmcp's default instead of the inner handler — is caught. Every traced request
+//! must also have produced its span, named after rmcp's method constant.
 //!
 //! A second test reads rmcp's own source (located with `cargo metadata`) and checks that the
 //! methods of `trait ServerHandler` are exactly the ones `OtelHandler` forwards
@@ -10,20 +11,24 @@
 
 #![allow(deprecated)] // logging/setLevel, resources/subscribe, resources/unsubscribe
 
+mod common;
+
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mcp_otel::{FORWARDED_METHODS, OtelHandler, OtelLayer};
+use common::{Telemetry, attr};
+use mcp_otel::{FORWARDED_METHODS, OtelHandler, OtelLayer, semconv, span_name};
 use rmcp::model::{
     CallToolRequestMethod, CallToolRequestParams, CallToolResponse, CancelTaskMethod,
     CancelTaskParams, CancelledNotificationMethod, CancelledNotificationParam, ClientCapabilities,
     ClientConfig, ClientNotification, ClientRequest, CompleteRequestMethod, CompleteRequestParams,
-    CompleteResult, ConstString, CustomNotification, CustomRequest, CustomResult, DiscoverResult,
-    GetPromptRequestMethod, GetPromptRequestParams, GetPromptResponse, GetSkillRequestMethod,
-    GetSkillRequestParams, GetSkillResult, GetTaskMethod, GetTaskParams, GetTaskResult,
-    InitializeRequestParams, InitializeResult, ListPromptsRequestMethod, ListPromptsResult,
+    CompleteResult, ConstString, CustomNotification, CustomRequest, CustomResult,
+    DiscoverRequestMethod, DiscoverResult, GetPromptRequestMethod, GetPromptRequestParams,
+    GetPromptResponse, GetSkillRequestMethod, GetSkillRequestParams, GetSkillResult, GetTaskMethod,
+    GetTaskParams, GetTaskResult, InitializeRequestParams, InitializeResult,
+    InitializeResultMethod, ListPromptsRequestMethod, ListPromptsResult,
     ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
     ListResourcesResult, ListSkillsRequestMethod, ListSkillsResult, ListToolsRequestMethod,
     ListToolsResult, PaginatedRequestParams, PingRequestMethod, ProgressNotificationMethod,
@@ -31,8 +36,9 @@ use rmcp::model::{
     ReadResourceDirectoryRequestParams, ReadResourceDirectoryResult, ReadResourceRequestMethod,
     ReadResourceRequestParams, ReadResourceResponse, RootsListChangedNotificationMethod,
     ServerCapabilities, ServerConfig, SetLevelRequestMethod, SetLevelRequestParams,
-    SubscribeRequestMethod, SubscribeRequestParams, SubscriptionFilter, Tool,
-    UnsubscribeRequestMethod, UnsubscribeRequestParams, UpdateTaskMethod, UpdateTaskParams,
+    SubscribeRequestMethod, SubscribeRequestParams, SubscriptionFilter,
+    SubscriptionsListenRequestMethod, Tool, UnsubscribeRequestMethod, UnsubscribeRequestParams,
+    UpdateTaskMethod, UpdateTaskParams,
 };
 use rmcp::service::{
     NotificationContext, RequestContext, RoleClient, RunningService, ServiceError,
@@ -43,6 +49,9 @@ use serde_json::{Value, json};
 
 /// Bound for something that must happen (a failure bound, not a timing assertion).
 const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A method rmcp does not know: a custom request.
+const CUSTOM_METHOD: &str = "probe/custom";
 
 /// The URI of the probe's one skill (`skills/get` needs a `…/SKILL.md` URI).
 const SKILL_URI: &str = "skill://probe/SKILL.md";
@@ -415,100 +424,92 @@ fn message<T: serde::de::DeserializeOwned>(method: &str, params: Option<Value>) 
     serde_json::from_value(body).unwrap_or_else(|e| panic!("{method}: {e}"))
 }
 
-/// The requests of a legacy (`initialize`) session, each with the probe method that serves it.
-fn session_requests() -> Vec<(&'static str, ClientRequest)> {
-    let uri = json!({ "uri": "memo://probe" });
+/// One probed request: the probe method that serves it, the request, the span it must produce.
+type Probed = (&'static str, ClientRequest, String);
+
+/// A probed request to `method` with `params`, whose span is named `method` (and `target`).
+fn probed(name: &'static str, method: &str, params: Option<Value>, target: Option<&str>) -> Probed {
+    (name, message(method, params), span_name(method, target))
+}
+
+/// The requests of a legacy (`initialize`) session, each with the probe method that serves it
+/// and the name of the span `OtelHandler` opens for it.
+fn session_requests() -> Vec<Probed> {
+    let uri = || Some(json!({ "uri": "memo://probe" }));
+    let task = || Some(json!({ "taskId": "t1" }));
+    let completion = json!({
+        "ref": { "type": "ref/prompt", "name": "probe" },
+        "argument": { "name": "a", "value": "b" },
+    });
     vec![
-        ("ping", message(PingRequestMethod::VALUE, None)),
-        (
+        probed("ping", PingRequestMethod::VALUE, None, None),
+        probed(
             "complete",
-            message(
-                CompleteRequestMethod::VALUE,
-                Some(json!({
-                    "ref": { "type": "ref/prompt", "name": "probe" },
-                    "argument": { "name": "a", "value": "b" },
-                })),
-            ),
+            CompleteRequestMethod::VALUE,
+            Some(completion),
+            None,
         ),
-        (
+        probed(
             "set_level",
-            message(
-                SetLevelRequestMethod::VALUE,
-                Some(json!({ "level": "info" })),
-            ),
+            SetLevelRequestMethod::VALUE,
+            Some(json!({ "level": "info" })),
+            None,
         ),
-        (
+        probed(
             "get_prompt",
-            message(
-                GetPromptRequestMethod::VALUE,
-                Some(json!({ "name": "probe" })),
-            ),
+            GetPromptRequestMethod::VALUE,
+            Some(json!({ "name": "probe" })),
+            Some("probe"),
         ),
-        (
-            "list_prompts",
-            message(ListPromptsRequestMethod::VALUE, None),
-        ),
-        (
+        probed("list_prompts", ListPromptsRequestMethod::VALUE, None, None),
+        probed(
             "list_resources",
-            message(ListResourcesRequestMethod::VALUE, None),
+            ListResourcesRequestMethod::VALUE,
+            None,
+            None,
         ),
-        (
+        probed(
             "list_resource_templates",
-            message(ListResourceTemplatesRequestMethod::VALUE, None),
+            ListResourceTemplatesRequestMethod::VALUE,
+            None,
+            None,
         ),
-        (
+        probed(
             "read_resource",
-            message(ReadResourceRequestMethod::VALUE, Some(uri.clone())),
+            ReadResourceRequestMethod::VALUE,
+            uri(),
+            None,
         ),
-        (
-            "subscribe",
-            message(SubscribeRequestMethod::VALUE, Some(uri.clone())),
-        ),
-        (
-            "unsubscribe",
-            message(UnsubscribeRequestMethod::VALUE, Some(uri)),
-        ),
-        (
+        probed("subscribe", SubscribeRequestMethod::VALUE, uri(), None),
+        probed("unsubscribe", UnsubscribeRequestMethod::VALUE, uri(), None),
+        probed(
             "call_tool",
-            message(
-                CallToolRequestMethod::VALUE,
-                Some(json!({ "name": "probe" })),
-            ),
+            CallToolRequestMethod::VALUE,
+            Some(json!({ "name": "probe" })),
+            Some("probe"),
         ),
-        ("list_tools", message(ListToolsRequestMethod::VALUE, None)),
-        (
-            "on_custom_request",
-            message("probe/custom", Some(json!({}))),
-        ),
-        (
-            "get_task",
-            message(GetTaskMethod::VALUE, Some(json!({ "taskId": "t1" }))),
-        ),
-        (
+        probed("list_tools", ListToolsRequestMethod::VALUE, None, None),
+        probed("on_custom_request", CUSTOM_METHOD, Some(json!({})), None),
+        probed("get_task", GetTaskMethod::VALUE, task(), None),
+        probed(
             "update_task",
-            message(
-                UpdateTaskMethod::VALUE,
-                Some(json!({ "taskId": "t1", "inputResponses": {} })),
-            ),
+            UpdateTaskMethod::VALUE,
+            Some(json!({ "taskId": "t1", "inputResponses": {} })),
+            None,
         ),
-        (
-            "cancel_task",
-            message(CancelTaskMethod::VALUE, Some(json!({ "taskId": "t1" }))),
-        ),
-        ("list_skills", message(ListSkillsRequestMethod::VALUE, None)),
-        (
+        probed("cancel_task", CancelTaskMethod::VALUE, task(), None),
+        probed("list_skills", ListSkillsRequestMethod::VALUE, None, None),
+        probed(
             "get_skill",
-            message(
-                GetSkillRequestMethod::VALUE,
-                Some(json!({ "uri": SKILL_URI })),
-            ),
+            GetSkillRequestMethod::VALUE,
+            Some(json!({ "uri": SKILL_URI })),
+            None,
         ),
-        (
+        probed(
             "read_resource_directory",
-            message(
-                ReadResourceDirectoryRequestMethod::VALUE,
-                Some(json!({ "uri": "skill://probe/" })),
-            ),
+            ReadResourceDirectoryRequestMethod::VALUE,
+            Some(json!({ "uri": "skill://probe/" })),
+            None,
         ),
     ]
 }
@@ -572,9 +573,16 @@ fn assert_marker(name: &str, response: Result<rmcp::model::ServerResult, Service
 
 #[tokio::test]
 async fn every_server_handler_method_reaches_the_inner_handler() {
+    let telemetry = Telemetry::install();
     let log = Log::default();
     let otel = OtelLayer::builder().without_metrics().build();
     let mut covered = BTreeSet::new();
+    // The span each traced request must have produced, named after rmcp's method constants.
+    let mut spans = vec![
+        span_name(InitializeResultMethod::VALUE, None),
+        span_name(DiscoverRequestMethod::VALUE, None),
+        span_name(SubscriptionsListenRequestMethod::VALUE, None),
+    ];
 
     // The synchronous methods, called on the decorator.
     let handler = otel.layer(Probe { log: log.clone() });
@@ -625,11 +633,12 @@ async fn every_server_handler_method_reaches_the_inner_handler() {
     covered.insert("initialize");
     log.wait_for("on_initialized").await;
     covered.insert("on_initialized");
-    for (name, request) in session_requests() {
+    for (name, request, span) in session_requests() {
         log.clear();
         assert_marker(name, client.send_request(request).await);
         assert!(log.contains(name), "the inner {name} did not run");
         covered.insert(name);
+        spans.push(span);
     }
     for (name, notification) in session_notifications() {
         log.clear();
@@ -665,6 +674,16 @@ async fn every_server_handler_method_reaches_the_inner_handler() {
 
     let probed: BTreeSet<&str> = PROBED.iter().copied().collect();
     assert_eq!(covered, probed, "every probed method was exercised");
+
+    let traced: BTreeSet<String> = telemetry
+        .finished_spans()
+        .into_iter()
+        .filter(|span| attr(span, semconv::MCP_METHOD_NAME).is_some())
+        .map(|span| span.name.into_owned())
+        .collect();
+    for span in spans {
+        assert!(traced.contains(&span), "no span {span:?} in {traced:?}");
+    }
 }
 
 #[test]
