@@ -18,20 +18,16 @@ use std::time::Duration;
 use axum::Json as AxumJson;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
-use mcp_cache::{Cache, CacheConfig, CacheResources, InitialFetch, JsonView};
+use mcp_cache::{Cache, CacheConfig, CacheResources, CacheResourcesLayer, InitialFetch, JsonView};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{
-    CallToolResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
-};
-use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
+use rmcp::model::{CallToolResult, ServerCapabilities, ServerConfig};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
+use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+use tower_layer::Layer as _;
 
 /// Sets `TCP_NODELAY` on an accepted connection, as every server should: otherwise the last small
 /// write of each response waits for the client's delayed ACK (about 40 ms on a kept-alive
@@ -60,7 +56,6 @@ struct AppRules {
 #[derive(Clone)]
 struct FirewallServer {
     rules: Cache<Rules>,
-    resources: CacheResources<Rules>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -81,58 +76,8 @@ impl FirewallServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for FirewallServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_resources()
-                .enable_resources_subscribe()
-                .enable_resources_list_changed()
-                .build(),
-        )
-    }
-    async fn list_resources(
-        &self,
-        _: Option<PaginatedRequestParams>,
-        cx: RequestContext<RoleServer>,
-    ) -> Result<ListResourcesResult, ErrorData> {
-        self.resources.list_resources(&cx)
-    }
-    async fn list_resource_templates(
-        &self,
-        _: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
-    ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        self.resources.list_resource_templates()
-    }
-    async fn read_resource(
-        &self,
-        request: ReadResourceRequestParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<ReadResourceResponse, ErrorData> {
-        self.resources.read_resource(&request)
-    }
-    async fn subscribe(
-        &self,
-        request: SubscribeRequestParams,
-        cx: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        self.resources.subscribe(&request, &cx)
-    }
-    async fn unsubscribe(
-        &self,
-        request: UnsubscribeRequestParams,
-        cx: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        self.resources.unsubscribe(&request, &cx)
-    }
-    fn accepted_subscription_filter(
-        &self,
-        requested: &SubscriptionFilter,
-    ) -> Option<SubscriptionFilter> {
-        Some(self.resources.accepted_subscription_filter(requested))
-    }
-    async fn listen(&self, cx: SubscriptionContext) -> Result<(), ErrorData> {
-        self.resources.listen(cx).await
+        // The resources capability is added by `CacheResourcesLayer`.
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
     }
 }
 
@@ -183,7 +128,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ct = CancellationToken::new();
     let downstream = start_downstream(ct.clone()).await?;
 
-    // C1/C2: one eager fetch of the whole data set; retry for up to 30 s at start-up.
+    // One eager fetch of the whole data set; retry for up to 30 s at start-up.
     let http = reqwest::Client::new();
     let url = format!("{downstream}/rules");
     let rules = Cache::from_fn(move || {
@@ -221,21 +166,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .build()
     .await?;
 
-    // C7-C9: the same snapshot as resources: cache://firewalls, cache://firewalls/{app},
-    // cache://meta/health.
+    // The same snapshot as resources: cache://firewalls, cache://firewalls/{app},
+    // cache://meta/health, with subscriptions and change notifications.
     let resources = CacheResources::new(rules.clone(), JsonView::btree_map("cache://firewalls"));
-    let server = FirewallServer {
+    let server = CacheResourcesLayer::new(resources).layer(FirewallServer {
         rules,
-        resources,
         tool_router: FirewallServer::tool_router(),
-    };
+    });
 
-    let service: StreamableHttpService<FirewallServer, LocalSessionManager> =
-        StreamableHttpService::new(
-            move || Ok(server.clone()),
-            Arc::new(LocalSessionManager::default()),
-            StreamableHttpServerConfig::default().with_cancellation_token(ct.child_token()),
-        );
+    let service: StreamableHttpService<_, LocalSessionManager> = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default().with_cancellation_token(ct.child_token()),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("downstream API: {downstream}/rules");
     println!("MCP endpoint:   http://{}/mcp", listener.local_addr()?);

@@ -28,9 +28,13 @@ pub use lookup::Lookup;
 pub use registry::{CacheRegistry, RegistryConfig, RegistryGuard, RegistryStats};
 #[cfg(feature = "rmcp")]
 pub use resources::{
-    CacheResources, CacheResourcesBuilder, DEFAULT_HEALTH_URI, DEFAULT_SEND_TIMEOUT, JSON_MIME,
-    JsonView, ResourceError, ResourceView, SubscriberStats,
+    CacheResources, CacheResourcesBuilder, CacheResourcesHandler, CacheResourcesLayer,
+    DEFAULT_HEALTH_URI, DEFAULT_SEND_TIMEOUT, JSON_MIME, JsonView, ResourceError, ResourceView,
+    SubscriberStats, Viewer,
 };
+#[cfg(feature = "rmcp")]
+#[doc(hidden)]
+pub use resources::{HANDLED_METHODS, INTERCEPTED_METHODS};
 #[cfg(feature = "redis")]
 pub use shared::{JsonCodec, RedisShared, SharedError, SnapshotCodec};
 pub use snapshot::{Snapshot, SnapshotMeta};

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Mode, Scripted, map};
-use mcp_cache::{Backoff, Cache, CacheConfig, CacheResources, InitialFetch, JsonView};
+use mcp_cache::{Backoff, Cache, CacheConfig, CacheResources, InitialFetch, JsonView, Viewer};
 
 const TTL: Duration = Duration::from_secs(10);
 
@@ -91,17 +91,26 @@ async fn reads_and_lists_carry_the_time_until_the_next_refresh() {
     let resources = CacheResources::new(cache.clone(), JsonView::map("cache://data"));
     tokio::task::yield_now().await;
     tokio::time::advance(Duration::from_secs(3)).await;
-    let read = resources.read("cache://data/a").expect("read");
+    let read = resources
+        .read("cache://data/a", Viewer::Server)
+        .expect("read");
     assert_eq!(read.ttl_ms, Some(7_000));
     assert!(
         read.cache_scope.is_none(),
         "who may see it is not the cache's to say"
     );
-    let health = resources.read("cache://meta/health").expect("health");
+    let health = resources
+        .read("cache://meta/health", Viewer::Server)
+        .expect("health");
     assert_eq!(health.ttl_ms, None, "health changes with every attempt");
 
     let off = CacheResources::builder(cache, JsonView::map("cache://data"))
         .ttl_hints(false)
         .build();
-    assert_eq!(off.read("cache://data/a").expect("read").ttl_ms, None);
+    assert_eq!(
+        off.read("cache://data/a", Viewer::Server)
+            .expect("read")
+            .ttl_ms,
+        None
+    );
 }

@@ -1,4 +1,4 @@
-//! Cache-resource duality over a real rmcp Streamable HTTP session (C7, C8, C9): the cache is
+//! Cache-resource duality over a real rmcp Streamable HTTP session: the cache is
 //! filled from a real axum downstream over loopback; clients list and read resources,
 //! subscribe, and receive `notifications/resources/updated` for exactly the URIs whose content
 //! changed — on the legacy `resources/subscribe` protocol and on 2026-07-28
@@ -126,16 +126,16 @@ impl ServerHandler for Server {
     async fn list_resource_templates(
         &self,
         _: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
+        cx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        self.resources.list_resource_templates()
+        self.resources.list_resource_templates(&cx)
     }
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _: RequestContext<RoleServer>,
+        cx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        self.resources.read_resource(&request)
+        self.resources.read_resource(&request, &cx)
     }
     async fn subscribe(
         &self,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{Mode, Scripted, map};
 use mcp_cache::{
     Backoff, Cache, CacheConfig, CacheResources, InitialFetch, JsonView, ResourceError,
-    ResourceView,
+    ResourceView, Viewer,
 };
 use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
 
@@ -29,25 +29,37 @@ async fn before_the_first_fetch_only_health_is_listed_and_reads_say_not_ready() 
         .health_uri("cache://meta/rules-health")
         .build();
 
-    let uris: Vec<String> = resources.resources().into_iter().map(|r| r.uri).collect();
+    let uris: Vec<String> = resources
+        .resources(Viewer::Server)
+        .into_iter()
+        .map(|r| r.uri)
+        .collect();
     assert_eq!(uris, ["cache://meta/rules-health"]);
-    let error = resources.read("cache://data").expect_err("no data yet");
+    let error = resources
+        .read("cache://data", Viewer::Server)
+        .expect_err("no data yet");
     assert!(matches!(error, ResourceError::NotReady), "{error:?}");
     assert!(error.to_string().contains("not available yet"));
-    let health = resources.read("cache://meta/rules-health").expect("health");
+    let health = resources
+        .read("cache://meta/rules-health", Viewer::Server)
+        .expect("health");
     let ResourceContents::TextResourceContents { text, .. } = &health.contents[0] else {
         panic!("text")
     };
     let health: serde_json::Value = serde_json::from_str(text).unwrap();
     assert_eq!(health["ready"], false);
     assert!(matches!(
-        resources.read("cache://meta/health"),
+        resources.read("cache://meta/health", Viewer::Server),
         Err(ResourceError::NotFound { .. })
     ));
 
     fetcher.set(Mode::Data(map(1, 2)));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let uris: Vec<String> = resources.resources().into_iter().map(|r| r.uri).collect();
+    let uris: Vec<String> = resources
+        .resources(Viewer::Server)
+        .into_iter()
+        .map(|r| r.uri)
+        .collect();
     assert_eq!(
         uris,
         [
@@ -64,7 +76,11 @@ async fn before_the_first_fetch_only_health_is_listed_and_reads_say_not_ready() 
 struct TextView;
 
 impl ResourceView<std::collections::HashMap<String, u64>> for TextView {
-    fn resources(&self, data: &std::collections::HashMap<String, u64>) -> Vec<Resource> {
+    fn resources(
+        &self,
+        data: &std::collections::HashMap<String, u64>,
+        _: Viewer<'_>,
+    ) -> Vec<Resource> {
         let mut keys: Vec<&String> = data.keys().collect();
         keys.sort();
         keys.into_iter()
@@ -73,7 +89,7 @@ impl ResourceView<std::collections::HashMap<String, u64>> for TextView {
             })
             .collect()
     }
-    fn templates(&self) -> Vec<ResourceTemplate> {
+    fn templates(&self, _: Viewer<'_>) -> Vec<ResourceTemplate> {
         vec![ResourceTemplate::new("numbers://{key}", "number")]
     }
     fn owns(&self, uri: &str) -> bool {
@@ -83,6 +99,7 @@ impl ResourceView<std::collections::HashMap<String, u64>> for TextView {
         &self,
         data: &std::collections::HashMap<String, u64>,
         uri: &str,
+        _: Viewer<'_>,
     ) -> Result<ResourceContents, ResourceError> {
         let key = uri.strip_prefix("numbers://").unwrap_or_default();
         data.get(key)
@@ -104,7 +121,7 @@ async fn a_custom_view_sets_its_own_uris_and_mime_type() {
         .without_health()
         .build();
     let listed: Vec<(String, Option<String>)> = resources
-        .resources()
+        .resources(Viewer::Server)
         .into_iter()
         .map(|r| (r.uri, r.mime_type))
         .collect();
@@ -115,7 +132,7 @@ async fn a_custom_view_sets_its_own_uris_and_mime_type() {
             ("numbers://b".to_owned(), Some("text/plain".to_owned()))
         ]
     );
-    let read = resources.read("numbers://b").expect("read");
+    let read = resources.read("numbers://b", Viewer::Server).expect("read");
     let ResourceContents::TextResourceContents {
         text, mime_type, ..
     } = &read.contents[0]
@@ -128,7 +145,7 @@ async fn a_custom_view_sets_its_own_uris_and_mime_type() {
     );
     assert!(read.ttl_ms.is_some(), "ttl hints are on by default");
     assert!(matches!(
-        resources.read("numbers://zzz"),
+        resources.read("numbers://zzz", Viewer::Server),
         Err(ResourceError::NotFound { .. })
     ));
     assert!(!resources.owns("cache://meta/health"), "no health resource");

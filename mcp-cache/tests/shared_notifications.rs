@@ -63,9 +63,9 @@ impl ServerHandler for Server {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _: RequestContext<RoleServer>,
+        cx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        self.resources.read_resource(&request)
+        self.resources.read_resource(&request, &cx)
     }
     async fn subscribe(
         &self,

@@ -1,6 +1,7 @@
 //! Cache-resource duality for rmcp servers: the snapshot served as MCP resources, the health
 //! resource, and change notifications to subscribed sessions and listen streams.
 
+mod layer;
 mod notify;
 mod uri;
 mod view;
@@ -17,10 +18,11 @@ use rmcp::model::{
     ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ResourcesCapability,
     SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
-use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
+use rmcp::service::{RequestContext, RoleServer, SubscriptionContext, SubscriptionSink};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-pub use view::{JSON_MIME, JsonView, ResourceError, ResourceView};
+pub use layer::{CacheResourcesHandler, CacheResourcesLayer, HANDLED_METHODS, INTERCEPTED_METHODS};
+pub use view::{JSON_MIME, JsonView, ResourceError, ResourceView, Viewer};
 
 use crate::{Cache, CacheError};
 use notify::{Stream, Subscribers, Tracked};
@@ -42,6 +44,16 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// A background task (started by [`build`](CacheResourcesBuilder::build), so within a tokio
 /// runtime) watches the cache; it ends when the last clone is dropped.
 ///
+/// # Per caller
+///
+/// Every answer is rendered for the caller of the request ([`Viewer::Request`]) by the
+/// [`ResourceView`]: a URI the caller may not see is not listed and reads as not found, like
+/// an unknown one. `resources/subscribe` refuses (not found) and `subscriptions/listen` leaves
+/// out the URIs the caller may not subscribe to ([`ResourceView::readable`]), so a change is
+/// announced only to the sessions and streams that were entitled to the URI when they
+/// subscribed. Change detection renders for [`Viewer::Server`]. The health resource is served
+/// to every caller.
+///
 /// # Guarantees
 ///
 /// - Reads and lists render from one snapshot (`Arc` loaded lock-free); they never wait for a
@@ -57,9 +69,12 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// # Wiring into a `ServerHandler`
 ///
+/// [`CacheResourcesLayer`](crate::CacheResourcesLayer) wraps an existing handler with all of
+/// this. By hand, one line per method:
+///
 /// ```
 /// use std::collections::HashMap;
-/// use mcp_cache::{Cache, CacheResources, JsonView};
+/// use mcp_cache::{Cache, CacheResources, JsonView, Viewer};
 /// use rmcp::model::*;
 /// use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 /// use rmcp::{ErrorData, ServerHandler};
@@ -91,16 +106,16 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 ///     async fn list_resource_templates(
 ///         &self,
 ///         _: Option<PaginatedRequestParams>,
-///         _: RequestContext<RoleServer>,
+///         cx: RequestContext<RoleServer>,
 ///     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-///         self.resources.list_resource_templates()
+///         self.resources.list_resource_templates(&cx)
 ///     }
 ///     async fn read_resource(
 ///         &self,
 ///         request: ReadResourceRequestParams,
-///         _: RequestContext<RoleServer>,
+///         cx: RequestContext<RoleServer>,
 ///     ) -> Result<ReadResourceResponse, ErrorData> {
-///         self.resources.read_resource(&request)
+///         self.resources.read_resource(&request, &cx)
 ///     }
 ///     async fn subscribe(
 ///         &self,
@@ -137,7 +152,12 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// let server = Server {
 ///     resources: CacheResources::new(cache, JsonView::map("cache://data")),
 /// };
-/// let uris: Vec<String> = server.resources.resources().into_iter().map(|r| r.uri).collect();
+/// let uris: Vec<String> = server
+///     .resources
+///     .resources(Viewer::Server)
+///     .into_iter()
+///     .map(|r| r.uri)
+///     .collect();
 /// assert_eq!(uris, ["cache://data", "cache://data/app-alpha", "cache://meta/health"]);
 /// # }
 /// ```
@@ -343,26 +363,43 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         self.shared.health_uri.as_deref()
     }
 
-    /// Whether `uri` is served by this component (the view's namespace or the health URI).
+    /// Whether `uri` is served by this component (the view's namespace or the health URI),
+    /// whoever asks.
     pub fn owns(&self, uri: &str) -> bool {
         self.shared.health_uri.as_deref() == Some(uri) || self.shared.view.owns(uri)
     }
 
-    /// The resources of the current snapshot, then the health resource. Before the first
-    /// successful fetch only the health resource.
-    pub fn resources(&self) -> Vec<Resource> {
-        self.resources_fresh_for().0
+    /// Whether `viewer` may subscribe to `uri`: the health URI, or a URI of the view's
+    /// namespace the view lets the viewer read ([`ResourceView::readable`], asked with the
+    /// current snapshot).
+    pub fn readable(&self, uri: &str, viewer: Viewer<'_>) -> bool {
+        if self.shared.health_uri.as_deref() == Some(uri) {
+            return true;
+        }
+        if !self.shared.view.owns(uri) {
+            return false;
+        }
+        let snapshot = self.shared.cache.try_snapshot();
+        self.shared
+            .view
+            .readable(snapshot.as_ref().map(|s| s.data()), uri, viewer)
+    }
+
+    /// The resources of the current snapshot that `viewer` may see, then the health resource.
+    /// Before the first successful fetch only the health resource.
+    pub fn resources(&self, viewer: Viewer<'_>) -> Vec<Resource> {
+        self.resources_fresh_for(viewer).0
     }
 
     /// [`resources`](Self::resources) and how long the snapshot they came from stays current
     /// (`None` before the first successful fetch).
-    fn resources_fresh_for(&self) -> (Vec<Resource>, Option<Duration>) {
+    fn resources_fresh_for(&self, viewer: Viewer<'_>) -> (Vec<Resource>, Option<Duration>) {
         let (mut resources, fresh_for) = self
             .shared
             .cache
             .read(|snapshot| {
                 (
-                    self.shared.view.resources(snapshot.data()),
+                    self.shared.view.resources(snapshot.data(), viewer),
                     Some(self.shared.cache.fresh_for_snapshot(snapshot)),
                 )
             })
@@ -379,11 +416,12 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         (resources, fresh_for)
     }
 
-    /// Reads `uri` from the current snapshot (or the health resource). With
+    /// Reads `uri` from the current snapshot for `viewer` (or the health resource): not found
+    /// for a URI the viewer may not see, as for an unknown one. With
     /// [`ttl_hints`](CacheResourcesBuilder::ttl_hints) (the default) the result carries how
     /// long the snapshot stays current as `ttlMs`; the health resource carries none (it
     /// changes with every refresh attempt).
-    pub fn read(&self, uri: &str) -> Result<ReadResourceResult, ResourceError> {
+    pub fn read(&self, uri: &str, viewer: Viewer<'_>) -> Result<ReadResourceResult, ResourceError> {
         if self.shared.health_uri.as_deref() == Some(uri) {
             let text = serde_json::to_string(&self.shared.cache.health()).map_err(|e| {
                 ResourceError::Render {
@@ -402,7 +440,7 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         }
         let ttl_hints = self.shared.ttl_hints;
         let read = self.shared.cache.read(|snapshot| {
-            let contents = self.shared.view.read(snapshot.data(), uri)?;
+            let contents = self.shared.view.read(snapshot.data(), uri, viewer)?;
             let result = ReadResourceResult::new(vec![contents]);
             Ok(if ttl_hints {
                 result.with_ttl_ms(millis(self.shared.cache.fresh_for_snapshot(snapshot)))
@@ -420,8 +458,8 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         }
     }
 
-    /// `resources/list`: every resource of the current snapshot and the health resource
-    /// (unpaginated), with `ttlMs` as for [`read`](Self::read). Under the legacy protocol, also
+    /// `resources/list`: every resource of the current snapshot the caller may see and the
+    /// health resource (unpaginated), with `ttlMs` as for [`read`](Self::read). Under the legacy protocol, also
     /// registers the session for `notifications/resources/list_changed`.
     pub fn list_resources(
         &self,
@@ -432,7 +470,7 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         {
             self.shared.subscribers().touch_session(key, &context.peer);
         }
-        let (resources, fresh_for) = self.resources_fresh_for();
+        let (resources, fresh_for) = self.resources_fresh_for(Viewer::Request(context));
         let result = ListResourcesResult::with_all_items(resources);
         Ok(match fresh_for {
             Some(fresh_for) if self.shared.ttl_hints => result.with_ttl_ms(millis(fresh_for)),
@@ -440,34 +478,40 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         })
     }
 
-    /// `resources/templates/list`: the view's templates.
-    pub fn list_resource_templates(&self) -> Result<ListResourceTemplatesResult, ErrorData> {
+    /// `resources/templates/list`: the view's templates shown to the caller.
+    pub fn list_resource_templates(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
         Ok(ListResourceTemplatesResult::with_all_items(
-            self.shared.view.templates(),
+            self.shared.view.templates(Viewer::Request(context)),
         ))
     }
 
-    /// `resources/read`: the contents from the current snapshot; resource-not-found for an
-    /// unknown URI, invalid params for a malformed template parameter.
+    /// `resources/read`: the contents from the current snapshot for the caller;
+    /// resource-not-found for an unknown URI or one the caller may not see, invalid params for
+    /// a malformed template parameter.
     pub fn read_resource(
         &self,
         request: &ReadResourceRequestParams,
+        context: &RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        self.read(&request.uri)
+        self.read(&request.uri, Viewer::Request(context))
             .map(ReadResourceResponse::from)
             .map_err(ResourceError::into)
     }
 
     /// `resources/subscribe` (protocols before 2026-07-28): the session receives
     /// `notifications/resources/updated` for `request.uri` when its content changes.
-    /// Resource-not-found for URIs outside this component's namespace; invalid request for an
-    /// HTTP request without a session (stateless mode), which could never be notified.
+    /// Resource-not-found for URIs outside this component's namespace and for URIs the caller
+    /// may not subscribe to ([`ResourceView::readable`]), alike; invalid request for an HTTP
+    /// request without a session (stateless mode), which could never be notified.
     pub fn subscribe(
         &self,
         request: &SubscribeRequestParams,
         context: &RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        if !self.owns(&request.uri) {
+        if !self.readable(&request.uri, Viewer::Request(context)) {
             return Err(ResourceError::NotFound {
                 uri: request.uri.clone(),
             }
@@ -518,27 +562,45 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
     }
 
     /// For `ServerHandler::listen` (protocol 2026-07-28): registers the stream for the
-    /// accepted URIs and list changes, and holds it until the client cancels it. The
-    /// registration is removed when this future ends or is dropped.
+    /// accepted URIs the caller of the listen request may subscribe to
+    /// ([`ResourceView::readable`]; the others are left out, never notified) and for list
+    /// changes, and holds it until the client cancels it. The registration is removed when
+    /// this future ends or is dropped.
     pub async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        let accepted = context.accepted();
+        self.hold_stream(
+            context.request_context(),
+            context.sink().clone(),
+            context.accepted(),
+        )
+        .await
+    }
+
+    /// [`listen`](Self::listen) from its parts: the listen request, its sink and the accepted
+    /// filter.
+    pub(crate) async fn hold_stream(
+        &self,
+        request: &RequestContext<RoleServer>,
+        sink: SubscriptionSink,
+        accepted: &SubscriptionFilter,
+    ) -> Result<(), ErrorData> {
+        let viewer = Viewer::Request(request);
         let uris = accepted
             .resource_subscriptions
             .iter()
             .flatten()
-            .filter(|uri| self.owns(uri))
+            .filter(|uri| self.readable(uri, viewer))
             .cloned()
             .collect::<std::collections::HashSet<_>>();
         let list_changed = accepted.resources_list_changed == Some(true);
         if uris.is_empty() && !list_changed {
-            context.cancelled().await;
+            request.ct.cancelled().await;
             return Ok(());
         }
         let id = self.shared.next_stream.fetch_add(1, Ordering::Relaxed);
         self.shared.subscribers().streams.insert(
             id,
             Stream {
-                sink: context.sink().clone(),
+                sink,
                 uris,
                 list_changed,
             },
@@ -547,7 +609,7 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
             shared: Arc::downgrade(&self.shared),
             id,
         };
-        context.cancelled().await;
+        request.ct.cancelled().await;
         Ok(())
     }
 

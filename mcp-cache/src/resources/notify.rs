@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{ResourceView, Shared};
+use super::{ResourceView, Shared, Viewer};
 
 /// A session on the legacy protocol (`resources/subscribe`), keyed by its session id.
 pub(crate) struct Session {
@@ -99,7 +99,7 @@ pub(crate) struct Changes {
 
 fn hash_contents<T: 'static>(view: &dyn ResourceView<T>, data: &T, uri: &str) -> u64 {
     let mut hasher = DefaultHasher::new();
-    match view.read(data, uri) {
+    match view.read(data, uri, Viewer::Server) {
         Ok(contents) => match serde_json::to_vec(&contents) {
             Ok(bytes) => hasher.write(&bytes),
             Err(error) => hasher.write(error.to_string().as_bytes()),
@@ -121,7 +121,7 @@ pub(crate) fn detect_changes<T: 'static>(shared: &Shared<T>) -> Changes {
     {
         let view = shared.view.as_ref();
         let hashes: HashMap<String, u64> = view
-            .resources(snapshot.data())
+            .resources(snapshot.data(), Viewer::Server)
             .into_iter()
             .map(|resource| {
                 let hash = hash_contents(view, snapshot.data(), &resource.uri);

@@ -1,5 +1,5 @@
-//! Mapping a snapshot to MCP resources (requirement C7): the [`ResourceView`] trait and the
-//! ready-made [`JsonView`].
+//! Mapping a snapshot to MCP resources per caller: the [`Viewer`] asking, the [`ResourceView`]
+//! trait and the ready-made [`JsonView`].
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use rmcp::ErrorData;
 use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
+use rmcp::service::{RequestContext, RoleServer};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -76,40 +77,136 @@ impl From<ResourceError> for ErrorData {
     }
 }
 
-/// Maps a snapshot of `T` to MCP resources: what `resources/list`,
-/// `resources/templates/list` and `resources/read` answer. A view renders from the snapshot
-/// on each call; nothing is copied at refresh time.
+/// Who a resource is rendered for: the caller of a request, or the component itself.
 ///
-/// Implement it for full control (several resources, non-JSON mime types), or use
-/// [`JsonView`]. `read` must be deterministic for a given snapshot: change detection hashes
-/// what it returns.
-pub trait ResourceView<T>: Send + Sync + 'static {
-    /// The concrete resources of this snapshot (every URI that `read` answers).
-    fn resources(&self, data: &T) -> Vec<Resource>;
+/// A [`ResourceView`] receives the viewer with every call that answers a caller, so that
+/// `resources/list`, `resources/templates/list`, `resources/read` and subscriptions answer with
+/// what that caller may see. Find the caller's identity with [`extension`](Self::extension):
+/// an authorization layer in front of rmcp's Streamable HTTP service puts the verified
+/// principal into the HTTP request's extensions, which rmcp hands on to the request.
+#[derive(Debug, Clone, Copy)]
+pub enum Viewer<'a> {
+    /// The caller of this request (a `resources/*` request, or the `subscriptions/listen`
+    /// request of a stream).
+    Request(&'a RequestContext<RoleServer>),
+    /// The component rendering for itself, for change detection: it sees every resource.
+    /// Never used to answer a caller.
+    Server,
+}
 
-    /// Resource templates (RFC 6570), e.g. `cache://data/{segment}`. None by default.
-    fn templates(&self) -> Vec<ResourceTemplate> {
+impl<'a> Viewer<'a> {
+    /// The request context, unless the viewer is [`Viewer::Server`].
+    pub fn context(self) -> Option<&'a RequestContext<RoleServer>> {
+        match self {
+            Self::Request(context) => Some(context),
+            Self::Server => None,
+        }
+    }
+
+    /// Whether this is the component itself ([`Viewer::Server`]).
+    pub fn is_server(self) -> bool {
+        matches!(self, Self::Server)
+    }
+
+    /// An extension of type `E` of the request: looked up in the request's own extensions,
+    /// then in the extensions of the HTTP request it came with (the `http::request::Parts`
+    /// rmcp's Streamable HTTP service stores), where an HTTP authentication layer puts the
+    /// principal. `None` for [`Viewer::Server`] and when neither holds an `E`.
+    pub fn extension<E: Send + Sync + 'static>(self) -> Option<&'a E> {
+        let context = self.context()?;
+        context.extensions.get::<E>().or_else(|| {
+            context
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<E>())
+        })
+    }
+}
+
+/// Maps a snapshot of `T` to MCP resources, for one [`Viewer`] at a time: what
+/// `resources/list`, `resources/templates/list` and `resources/read` answer to that caller. A
+/// view renders from the snapshot on each call; nothing is copied at refresh time.
+///
+/// Implement it for full control (several resources, non-JSON mime types, per-caller
+/// filtering), or use [`JsonView`].
+///
+/// # Contract
+///
+/// - `read` must be deterministic for a given snapshot and viewer: change detection hashes what
+///   it returns for [`Viewer::Server`], which sees every resource.
+/// - A URI a viewer may not see answers exactly like an unknown one:
+///   [`ResourceError::NotFound`] from `read`, absent from `resources`, `false` from
+///   `readable`. Nothing in an answer to one caller depends on what another may see.
+/// - `owns` is the same for every caller: it says which URIs this view answers at all (so a
+///   server combining several sources can dispatch), not who may read them.
+pub trait ResourceView<T>: Send + Sync + 'static {
+    /// The concrete resources of this snapshot that `viewer` may read (every URI that `read`
+    /// answers for that viewer).
+    fn resources(&self, data: &T, viewer: Viewer<'_>) -> Vec<Resource>;
+
+    /// Resource templates (RFC 6570) shown to `viewer`, e.g. `cache://data/{segment}`. None by
+    /// default.
+    fn templates(&self, viewer: Viewer<'_>) -> Vec<ResourceTemplate> {
+        let _ = viewer;
         Vec::new()
     }
 
     /// Whether `uri` belongs to this view's namespace (its listed URIs and anything its
-    /// templates match), so a server combining several sources can dispatch, and so that
-    /// `resources/subscribe` can refuse URIs that can never exist.
+    /// templates match), whoever asks.
     fn owns(&self, uri: &str) -> bool;
 
-    /// Reads `uri` from the snapshot: its contents with their mime type,
-    /// [`ResourceError::NotFound`] for an unknown URI, [`ResourceError::InvalidUri`] for a
-    /// malformed template parameter.
-    fn read(&self, data: &T, uri: &str) -> Result<ResourceContents, ResourceError>;
+    /// Reads `uri` from the snapshot for `viewer`: its contents with their mime type,
+    /// [`ResourceError::NotFound`] for an unknown URI or one the viewer may not see,
+    /// [`ResourceError::InvalidUri`] for a malformed template parameter.
+    fn read(
+        &self,
+        data: &T,
+        uri: &str,
+        viewer: Viewer<'_>,
+    ) -> Result<ResourceContents, ResourceError>;
+
+    /// Whether `viewer` may subscribe to `uri` (a URI this view owns): `resources/subscribe`
+    /// refuses, and `subscriptions/listen` drops, the URIs for which this is `false`, so a
+    /// change to them is never announced to that viewer. `data` is the current snapshot
+    /// (`None` before the first successful fetch).
+    ///
+    /// By default: [`Viewer::Server`] may subscribe to every owned URI; a caller to the URIs
+    /// `read` answers for it from the current snapshot (none before the first fetch).
+    fn readable(&self, data: Option<&T>, uri: &str, viewer: Viewer<'_>) -> bool {
+        if viewer.is_server() {
+            return self.owns(uri);
+        }
+        data.is_some_and(|data| {
+            !matches!(
+                self.read(data, uri, viewer),
+                Err(ResourceError::NotFound { .. } | ResourceError::InvalidUri { .. })
+            )
+        })
+    }
 }
 
-type WholeFn<T> = Arc<dyn Fn(&T) -> serde_json::Result<Value> + Send + Sync>;
+type PlainFn<T> = Arc<dyn Fn(&T) -> serde_json::Result<Value> + Send + Sync>;
+type ForViewerFn<T> = Arc<dyn Fn(&T, Viewer<'_>) -> serde_json::Result<Value> + Send + Sync>;
+type EntriesFn<T> =
+    Arc<dyn Fn(&T, &dyn Fn(&str) -> bool) -> serde_json::Result<Value> + Send + Sync>;
 type KeysFn<T> = Arc<dyn Fn(&T) -> Vec<String> + Send + Sync>;
 type SegmentFn<T> = Arc<dyn Fn(&T, &str) -> Option<serde_json::Result<Value>> + Send + Sync>;
+type VisibleFn = Arc<dyn Fn(Viewer<'_>, &str) -> bool + Send + Sync>;
+
+/// How the resource at the base URI is rendered.
+enum Whole<T> {
+    /// The same for every viewer ([`JsonView::whole`]).
+    Plain(PlainFn<T>),
+    /// Per viewer ([`JsonView::whole_for`]).
+    ForViewer(ForViewerFn<T>),
+    /// The entries whose key the viewer may see (the map constructors).
+    Entries(EntriesFn<T>),
+}
 
 /// A JSON [`ResourceView`] rooted at one base URI (e.g. `cache://data`):
 ///
-/// - monolithic: the whole snapshot at the base URI ([`whole`](Self::whole));
+/// - monolithic: the whole snapshot at the base URI ([`whole`](Self::whole), or
+///   [`whole_for`](Self::whole_for) to render it per caller);
 /// - segmented: one resource per key at `{base}/{segment}`, listed individually and described
 ///   by the template `{base}/{segment}` ([`segments`](Self::segments));
 /// - or both ([`JsonView::map`] sets up both for a string-keyed map).
@@ -117,21 +214,46 @@ type SegmentFn<T> = Arc<dyn Fn(&T, &str) -> Option<serde_json::Result<Value>> + 
 /// Segment names are percent-encoded in listed URIs; on read they are decoded and validated
 /// (no `/`, `\`, `?`, `#`, control characters, `.` or `..`; at most 256 bytes).
 ///
+/// # Per caller
+///
+/// [`visible`](Self::visible) decides which segments a caller may see: the others are not
+/// listed, read as not found and cannot be subscribed to. The whole resource follows suit:
+/// the map constructors render only the visible entries, [`whole_for`](Self::whole_for)
+/// renders what its function returns for the viewer, and a [`whole`](Self::whole) that cannot
+/// tell callers apart is served only to [`Viewer::Server`] once `visible` is set (fail
+/// closed). Without `visible` every caller sees everything.
+///
+/// Change notifications follow the [`Viewer::Server`] rendering: a subscriber to the whole
+/// resource is notified when any entry changes, including one it cannot see (the
+/// notification carries only the base URI).
+///
 /// ```
 /// use std::collections::HashMap;
-/// use mcp_cache::JsonView;
+/// use mcp_cache::{JsonView, Viewer};
 ///
-/// // `cache://data` (the whole map) and `cache://data/{segment}` (one entry each).
-/// let view = JsonView::<HashMap<String, Vec<String>>>::map("cache://data");
+/// #[derive(Clone)]
+/// struct Tenant(String);
+///
+/// // `cache://data` (the caller's part of the map) and `cache://data/{segment}` (one entry
+/// // each), where a caller sees the keys prefixed with its tenant.
+/// let view = JsonView::<HashMap<String, Vec<String>>>::map("cache://data").visible(
+///     |viewer: Viewer<'_>, key: &str| {
+///         viewer.is_server()
+///             || viewer
+///                 .extension::<Tenant>()
+///                 .is_some_and(|tenant| key.starts_with(&format!("{}-", tenant.0)))
+///     },
+/// );
 /// # let _ = view;
 /// ```
 pub struct JsonView<T> {
     base: String,
     name: String,
     description: Option<String>,
-    whole: Option<WholeFn<T>>,
+    whole: Option<Whole<T>>,
     keys: Option<KeysFn<T>>,
     segment: Option<SegmentFn<T>>,
+    visible: Option<VisibleFn>,
 }
 
 impl<T> fmt::Debug for JsonView<T> {
@@ -140,6 +262,7 @@ impl<T> fmt::Debug for JsonView<T> {
             .field("base", &self.base)
             .field("whole", &self.whole.is_some())
             .field("segments", &self.segment.is_some())
+            .field("visible", &self.visible.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -162,6 +285,7 @@ impl<T> JsonView<T> {
             whole: None,
             keys: None,
             segment: None,
+            visible: None,
         }
     }
 
@@ -179,13 +303,26 @@ impl<T> JsonView<T> {
         self
     }
 
-    /// Serves the whole snapshot, rendered by `render`, at the base URI.
+    /// Serves the whole snapshot, rendered by `render` the same for every caller, at the base
+    /// URI. Once [`visible`](Self::visible) is set, only [`Viewer::Server`] sees it; use
+    /// [`whole_for`](Self::whole_for) to serve callers.
     #[must_use]
     pub fn whole(
         mut self,
         render: impl Fn(&T) -> serde_json::Result<Value> + Send + Sync + 'static,
     ) -> Self {
-        self.whole = Some(Arc::new(render));
+        self.whole = Some(Whole::Plain(Arc::new(render)));
+        self
+    }
+
+    /// Serves the whole snapshot at the base URI, rendered by `render` for each viewer (what
+    /// that caller may see of it; [`Viewer::Server`] for change detection).
+    #[must_use]
+    pub fn whole_for(
+        mut self,
+        render: impl Fn(&T, Viewer<'_>) -> serde_json::Result<Value> + Send + Sync + 'static,
+    ) -> Self {
+        self.whole = Some(Whole::ForViewer(Arc::new(render)));
         self
     }
 
@@ -202,6 +339,18 @@ impl<T> JsonView<T> {
         self
     }
 
+    /// Lets a caller see only the segments for which `visible(viewer, segment)` holds (the
+    /// decoded key); see [Per caller](Self#per-caller). It is asked for [`Viewer::Server`] too;
+    /// return `true` for it, or change detection misses the segments it hides.
+    #[must_use]
+    pub fn visible(
+        mut self,
+        visible: impl Fn(Viewer<'_>, &str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.visible = Some(Arc::new(visible));
+        self
+    }
+
     /// The base URI.
     pub fn base(&self) -> &str {
         &self.base
@@ -210,6 +359,36 @@ impl<T> JsonView<T> {
     /// The URI of segment `key`.
     pub fn segment_uri(&self, key: &str) -> String {
         format!("{}/{}", self.base, encode_segment(key))
+    }
+
+    /// Whether `viewer` may see segment `key`.
+    fn sees(&self, viewer: Viewer<'_>, key: &str) -> bool {
+        self.visible
+            .as_ref()
+            .is_none_or(|visible| visible(viewer, key))
+    }
+
+    /// Whether `viewer` may see the whole resource (when there is one).
+    fn sees_whole(&self, viewer: Viewer<'_>) -> bool {
+        match &self.whole {
+            None => false,
+            Some(Whole::Plain(_)) => self.visible.is_none() || viewer.is_server(),
+            Some(Whole::ForViewer(_) | Whole::Entries(_)) => true,
+        }
+    }
+
+    /// The decoded segment of `uri`: `None` when `uri` is not a segment URI of this view.
+    fn segment_key(&self, uri: &str) -> Option<Result<String, ResourceError>> {
+        self.segment.as_ref()?;
+        let raw = uri
+            .strip_prefix(self.base.as_str())
+            .and_then(|rest| rest.strip_prefix('/'))?;
+        Some(
+            decode_segment(raw).map_err(|reason| ResourceError::InvalidUri {
+                uri: uri.to_owned(),
+                reason: reason.to_string(),
+            }),
+        )
     }
 
     fn render(
@@ -235,25 +414,48 @@ impl<T: Serialize + 'static> JsonView<T> {
     }
 }
 
+/// The entries of `entries` whose key `keep` accepts, as a JSON object.
+fn entries_object<'e, K, V>(
+    entries: impl Iterator<Item = (&'e K, &'e V)>,
+    keep: &dyn Fn(&str) -> bool,
+) -> serde_json::Result<Value>
+where
+    K: Borrow<str> + 'e,
+    V: Serialize + 'e,
+{
+    let mut object = serde_json::Map::new();
+    for (key, value) in entries {
+        let key: &str = key.borrow();
+        if keep(key) {
+            object.insert(key.to_owned(), serde_json::to_value(value)?);
+        }
+    }
+    Ok(Value::Object(object))
+}
+
 impl<K, V, S> JsonView<HashMap<K, V, S>>
 where
     K: Borrow<str> + Hash + Eq + Serialize + 'static,
     V: Serialize + 'static,
     S: BuildHasher + 'static,
 {
-    /// Monolithic and segmented at once for a string-keyed map: the whole map at `base`, each
-    /// entry at `{base}/{key}`, listed in key order.
+    /// Monolithic and segmented at once for a string-keyed map: the whole map at `base` (the
+    /// entries the caller may see), each entry at `{base}/{key}`, listed in key order.
     pub fn map(base: impl Into<String>) -> Self {
-        Self::new(base)
-            .whole(|map: &HashMap<K, V, S>| serde_json::to_value(map))
-            .segments(
-                |map: &HashMap<K, V, S>| {
-                    let mut keys: Vec<String> = map.keys().map(|k| k.borrow().to_owned()).collect();
-                    keys.sort_unstable();
-                    keys
-                },
-                |map, key| map.get(key).map(serde_json::to_value),
-            )
+        let mut view = Self::new(base).segments(
+            |map: &HashMap<K, V, S>| {
+                let mut keys: Vec<String> = map.keys().map(|k| k.borrow().to_owned()).collect();
+                keys.sort_unstable();
+                keys
+            },
+            |map, key| map.get(key).map(serde_json::to_value),
+        );
+        view.whole = Some(Whole::Entries(Arc::new(|map: &HashMap<K, V, S>, keep| {
+            let mut entries: Vec<(&K, &V)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.borrow().cmp(b.0.borrow()));
+            entries_object(entries.into_iter(), keep)
+        })));
+        view
     }
 }
 
@@ -262,22 +464,24 @@ where
     K: Borrow<str> + Ord + Serialize + 'static,
     V: Serialize + 'static,
 {
-    /// Monolithic and segmented at once for a string-keyed map: the whole map at `base`, each
-    /// entry at `{base}/{key}`.
+    /// Monolithic and segmented at once for a string-keyed map: the whole map at `base` (the
+    /// entries the caller may see), each entry at `{base}/{key}`.
     pub fn btree_map(base: impl Into<String>) -> Self {
-        Self::new(base)
-            .whole(|map: &BTreeMap<K, V>| serde_json::to_value(map))
-            .segments(
-                |map: &BTreeMap<K, V>| map.keys().map(|k| k.borrow().to_owned()).collect(),
-                |map, key| map.get(key).map(serde_json::to_value),
-            )
+        let mut view = Self::new(base).segments(
+            |map: &BTreeMap<K, V>| map.keys().map(|k| k.borrow().to_owned()).collect(),
+            |map, key| map.get(key).map(serde_json::to_value),
+        );
+        view.whole = Some(Whole::Entries(Arc::new(|map: &BTreeMap<K, V>, keep| {
+            entries_object(map.iter(), keep)
+        })));
+        view
     }
 }
 
 impl<T: Send + Sync + 'static> ResourceView<T> for JsonView<T> {
-    fn resources(&self, data: &T) -> Vec<Resource> {
+    fn resources(&self, data: &T, viewer: Viewer<'_>) -> Vec<Resource> {
         let mut out = Vec::new();
-        if self.whole.is_some() {
+        if self.sees_whole(viewer) {
             let mut resource = Resource::new(&self.base, &self.name).with_mime_type(JSON_MIME);
             if let Some(d) = &self.description {
                 resource = resource.with_description(d);
@@ -285,15 +489,20 @@ impl<T: Send + Sync + 'static> ResourceView<T> for JsonView<T> {
             out.push(resource);
         }
         if let Some(keys) = &self.keys {
-            out.extend(keys(data).into_iter().map(|key| {
-                Resource::new(self.segment_uri(&key), format!("{}/{key}", self.name))
-                    .with_mime_type(JSON_MIME)
-            }));
+            out.extend(
+                keys(data)
+                    .into_iter()
+                    .filter(|key| self.sees(viewer, key))
+                    .map(|key| {
+                        Resource::new(self.segment_uri(&key), format!("{}/{key}", self.name))
+                            .with_mime_type(JSON_MIME)
+                    }),
+            );
         }
         out
     }
 
-    fn templates(&self) -> Vec<ResourceTemplate> {
+    fn templates(&self, _viewer: Viewer<'_>) -> Vec<ResourceTemplate> {
         if self.segment.is_none() {
             return Vec::new();
         }
@@ -316,26 +525,44 @@ impl<T: Send + Sync + 'static> ResourceView<T> for JsonView<T> {
                     .is_some_and(|rest| rest.starts_with('/')))
     }
 
-    fn read(&self, data: &T, uri: &str) -> Result<ResourceContents, ResourceError> {
+    fn read(
+        &self,
+        data: &T,
+        uri: &str,
+        viewer: Viewer<'_>,
+    ) -> Result<ResourceContents, ResourceError> {
         let not_found = || ResourceError::NotFound {
             uri: uri.to_owned(),
         };
         if uri == self.base {
-            let whole = self.whole.as_ref().ok_or_else(not_found)?;
-            return Self::render(uri, whole(data));
+            if !self.sees_whole(viewer) {
+                return Err(not_found());
+            }
+            let value = match self.whole.as_ref().ok_or_else(not_found)? {
+                Whole::Plain(render) => render(data),
+                Whole::ForViewer(render) => render(data, viewer),
+                Whole::Entries(render) => render(data, &|key| self.sees(viewer, key)),
+            };
+            return Self::render(uri, value);
         }
-        let (Some(segment), Some(raw)) = (
-            self.segment.as_ref(),
-            uri.strip_prefix(self.base.as_str())
-                .and_then(|rest| rest.strip_prefix('/')),
-        ) else {
+        let (Some(key), Some(segment)) = (self.segment_key(uri), self.segment.as_ref()) else {
             return Err(not_found());
         };
-        let key = decode_segment(raw).map_err(|reason| ResourceError::InvalidUri {
-            uri: uri.to_owned(),
-            reason: reason.to_string(),
-        })?;
+        let key = key?;
+        if !self.sees(viewer, &key) {
+            return Err(not_found());
+        }
         let value = segment(data, &key).ok_or_else(not_found)?;
         Self::render(uri, value)
+    }
+
+    /// Whether `viewer` may subscribe to `uri`: the whole resource when it sees it, a segment
+    /// when its name is valid and [`visible`](JsonView::visible) lets the viewer see it,
+    /// whether or not it exists in the current snapshot.
+    fn readable(&self, _data: Option<&T>, uri: &str, viewer: Viewer<'_>) -> bool {
+        if uri == self.base {
+            return self.sees_whole(viewer);
+        }
+        matches!(self.segment_key(uri), Some(Ok(key)) if self.sees(viewer, &key))
     }
 }
