@@ -1,13 +1,16 @@
-//! Session-scoped caches (requirement C10): one [`Cache`] per session or per user key, created
-//! on first use with that key's fetch, bounded in count, evicted when idle or removed when the
-//! session ends.
+//! Session-scoped caches: one [`Cache`] per session or per user key, created on first use with
+//! that key's fetch, bounded in count, evicted when idle or removed when the session ends.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+use moka::notification::RemovalCause;
+use moka::ops::compute::Op;
+use moka::policy::EvictionPolicy;
 
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
@@ -85,31 +88,53 @@ pub struct RegistryStats {
 
 type MakeFetcher<K, T> = Arc<dyn Fn(&K) -> Arc<dyn Fetcher<T>> + Send + Sync>;
 
-struct Entry<T> {
-    cell: Arc<OnceCell<Cache<T>>>,
-    last_used: Instant,
+/// One key's cache, built once, and when it was last used.
+struct Slot<T> {
+    cell: OnceCell<Cache<T>>,
+    /// Milliseconds since the registry's epoch (tokio's clock) of the last use.
+    last_used: AtomicU64,
+}
+
+impl<T> Slot<T> {
+    fn close(&self) {
+        if let Some(cache) = self.cell.get() {
+            cache.close();
+        }
+    }
 }
 
 struct Inner<K, T> {
     config: RegistryConfig,
     make_fetcher: MakeFetcher<K, T>,
-    entries: Mutex<HashMap<K, Entry<T>>>,
+    /// The caches by key: bounded in count, least recently used evicted first.
+    entries: moka::sync::Cache<K, Arc<Slot<T>>>,
+    /// Origin of the `last_used` timestamps.
+    epoch: Instant,
     created: AtomicU64,
     evicted_idle: AtomicU64,
-    evicted_capacity: AtomicU64,
+    evicted_capacity: Arc<AtomicU64>,
     removed: AtomicU64,
     _stop: DropGuard,
 }
 
-impl<K, T> Inner<K, T> {
-    fn entries(&self) -> MutexGuard<'_, HashMap<K, Entry<T>>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+impl<K, T> Inner<K, T>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+{
+    /// Milliseconds since the epoch, now.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
-}
 
-fn close<T>(entry: &Entry<T>) {
-    if let Some(cache) = entry.cell.get() {
-        cache.close();
+    /// Removes the entry for `key` and stops its cache; counts it as removed.
+    fn remove(&self, key: &K) -> bool {
+        let removed = self.entries.remove(key);
+        if let Some(slot) = &removed {
+            slot.close();
+            self.removed.fetch_add(1, Ordering::Relaxed);
+        }
+        removed.is_some()
     }
 }
 
@@ -123,10 +148,14 @@ fn close<T>(entry: &Entry<T>) {
 ///   and all callers get it. A failed build (fail-fast or retry policy) leaves no entry; the
 ///   next use tries again.
 /// - Keys are isolated: each cache has its own fetcher, snapshot, counters and refresh task.
-/// - At most `max_entries` caches exist; creating one more evicts the least recently used.
-///   Caches idle longer than `idle_timeout` are evicted by a background sweep. An evicted or
-///   removed cache stops refreshing at once; handles still held keep reading its last snapshot.
-/// - The registry lock is held only for map operations, never across a fetch or an `.await`.
+/// - At most `max_entries` caches exist; creating one more evicts the least recently used
+///   (a concurrent map with LRU eviction, [moka]: no global lock, no scan). Caches idle longer
+///   than `idle_timeout` (on tokio's clock) are evicted by a background sweep. An evicted or
+///   removed cache stops refreshing at once; handles still held keep reading its last
+///   snapshot.
+/// - No lock is held across a fetch or an `.await`.
+///
+/// [moka]: https://docs.rs/moka
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -159,7 +188,7 @@ impl<K, T> fmt::Debug for CacheRegistry<K, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheRegistry")
             .field("config", &self.inner.config)
-            .field("entries", &self.inner.entries().len())
+            .field("entries", &self.inner.entries.entry_count())
             .finish_non_exhaustive()
     }
 }
@@ -181,13 +210,27 @@ where
         let make_fetcher: MakeFetcher<K, T> =
             Arc::new(move |key: &K| -> Arc<dyn Fetcher<T>> { Arc::new(make_fetcher(key)) });
         let stop = CancellationToken::new();
+        let evicted_capacity = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&evicted_capacity);
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(u64::try_from(config.max_entries.max(1)).unwrap_or(u64::MAX))
+            .eviction_policy(EvictionPolicy::lru())
+            .eviction_listener(move |_key: Arc<K>, slot: Arc<Slot<T>>, cause| {
+                // Explicit removals are closed and counted by whoever removed them.
+                if cause == RemovalCause::Size {
+                    slot.close();
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .build();
         let inner = Arc::new(Inner {
             config,
             make_fetcher,
-            entries: Mutex::new(HashMap::new()),
+            entries,
+            epoch: Instant::now(),
             created: AtomicU64::new(0),
             evicted_idle: AtomicU64::new(0),
-            evicted_capacity: AtomicU64::new(0),
+            evicted_capacity,
             removed: AtomicU64::new(0),
             _stop: stop.clone().drop_guard(),
         });
@@ -213,8 +256,9 @@ where
     /// The cache for `key`, built on first use (running the initial-fetch policy of
     /// [`RegistryConfig::cache`]). Marks the key as used.
     pub async fn get(&self, key: &K) -> Result<Cache<T>, CacheError> {
-        let cell = self.slot(key);
-        let built = cell
+        let slot = self.slot(key);
+        let built = slot
+            .cell
             .get_or_try_init(|| {
                 CacheBuilder::from_arc((self.inner.make_fetcher)(key))
                     .config(self.inner.config.cache.clone())
@@ -224,76 +268,69 @@ where
         match built {
             Ok(cache) => Ok(cache.clone()),
             Err(error) => {
-                let mut entries = self.inner.entries();
-                if entries
-                    .get(key)
-                    .is_some_and(|e| Arc::ptr_eq(&e.cell, &cell) && !e.cell.initialized())
-                {
-                    entries.remove(key);
-                }
+                // Leave no entry behind, unless another caller has replaced it meanwhile.
+                self.inner
+                    .entries
+                    .entry(key.clone())
+                    .and_compute_with(|entry| match entry {
+                        Some(entry)
+                            if Arc::ptr_eq(entry.value(), &slot)
+                                && !entry.value().cell.initialized() =>
+                        {
+                            Op::Remove
+                        }
+                        _ => Op::Nop,
+                    });
                 Err(error)
             }
         }
     }
 
-    /// The entry's cell for `key`, created (evicting the least recently used entry if full).
-    fn slot(&self, key: &K) -> Arc<OnceCell<Cache<T>>> {
-        let now = Instant::now();
-        let mut entries = self.inner.entries();
-        if let Some(entry) = entries.get_mut(key) {
-            entry.last_used = now;
-            return Arc::clone(&entry.cell);
+    /// The slot for `key`, created (evicting the least recently used entry if full) and
+    /// marked used.
+    fn slot(&self, key: &K) -> Arc<Slot<T>> {
+        let now = self.inner.now();
+        let mut inserted = false;
+        let slot = self.inner.entries.get_with_by_ref(key, || {
+            inserted = true;
+            Arc::new(Slot {
+                cell: OnceCell::new(),
+                last_used: AtomicU64::new(now),
+            })
+        });
+        slot.last_used.fetch_max(now, Ordering::Relaxed);
+        if inserted {
+            self.inner.created.fetch_add(1, Ordering::Relaxed);
+            // Apply the capacity bound now rather than at the map's next maintenance, so
+            // that at most `max_entries` caches are ever refreshing.
+            self.inner.entries.run_pending_tasks();
         }
-        while entries.len() >= self.inner.config.max_entries.max(1) {
-            let Some(lru) = entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            if let Some(evicted) = entries.remove(&lru) {
-                close(&evicted);
-                self.inner.evicted_capacity.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let cell = Arc::new(OnceCell::new());
-        entries.insert(
-            key.clone(),
-            Entry {
-                cell: Arc::clone(&cell),
-                last_used: now,
-            },
-        );
-        self.inner.created.fetch_add(1, Ordering::Relaxed);
-        cell
+        slot
     }
 
-    /// The cache for `key` if it exists and is built, without creating it or marking it used.
+    /// The cache for `key` if it exists and is built, without creating it or resetting its
+    /// idle time. (It does count as a use for the capacity bound's least-recently-used order.)
     pub fn peek(&self, key: &K) -> Option<Cache<T>> {
         self.inner
-            .entries()
+            .entries
             .get(key)
-            .and_then(|e| e.cell.get().cloned())
+            .and_then(|slot| slot.cell.get().cloned())
     }
 
     /// Removes and stops the cache for `key` (call it when the session ends). Returns whether
     /// there was one.
     pub fn remove(&self, key: &K) -> bool {
-        let removed = self.inner.entries().remove(key);
-        if let Some(entry) = &removed {
-            close(entry);
-            self.inner.removed.fetch_add(1, Ordering::Relaxed);
-        }
-        removed.is_some()
+        self.inner.remove(key)
     }
 
     /// A guard that removes `key` from the registry when dropped: keep it in a per-session
     /// handler so the session's cache goes away with the session.
     pub fn guard(&self, key: K) -> RegistryGuard<K, T> {
+        let registry: Weak<dyn RemoveKey<K>> = Arc::downgrade(&self.inner) as Weak<Inner<K, T>>;
         RegistryGuard {
-            registry: Arc::downgrade(&self.inner),
+            registry,
             key: Some(key),
+            _cache: PhantomData,
         }
     }
 
@@ -305,7 +342,8 @@ where
 
     /// Number of caches (built or being built).
     pub fn len(&self) -> usize {
-        self.inner.entries().len()
+        self.inner.entries.run_pending_tasks();
+        usize::try_from(self.inner.entries.entry_count()).unwrap_or(usize::MAX)
     }
 
     /// Whether the registry holds no cache.
@@ -315,7 +353,7 @@ where
 
     /// Whether a cache for `key` exists.
     pub fn contains(&self, key: &K) -> bool {
-        self.inner.entries().contains_key(key)
+        self.inner.entries.contains_key(key)
     }
 
     /// The counters.
@@ -335,32 +373,47 @@ where
     }
 }
 
-fn evict_idle<K: Hash + Eq, T>(inner: &Inner<K, T>) -> usize {
-    let idle = inner.config.idle_timeout;
-    let now = Instant::now();
-    let mut evicted = Vec::new();
-    {
-        let mut entries = inner.entries();
-        entries.retain(|_, entry| {
-            let keep = now.duration_since(entry.last_used) <= idle;
-            if !keep {
-                evicted.push(Arc::clone(&entry.cell));
-            }
-            keep
-        });
-    }
-    for cell in &evicted {
-        if let Some(cache) = cell.get() {
-            cache.close();
+fn evict_idle<K, T>(inner: &Inner<K, T>) -> usize
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+{
+    let idle = u64::try_from(inner.config.idle_timeout.as_millis()).unwrap_or(u64::MAX);
+    let now = inner.now();
+    let is_idle =
+        |slot: &Slot<T>| now.saturating_sub(slot.last_used.load(Ordering::Relaxed)) > idle;
+    let candidates: Vec<K> = inner
+        .entries
+        .iter()
+        .filter(|(_, slot)| is_idle(slot))
+        .map(|(key, _)| K::clone(&key))
+        .collect();
+    let mut evicted = 0;
+    for key in candidates {
+        // Only if still idle: a use since the scan keeps it.
+        let outcome = inner
+            .entries
+            .entry(key)
+            .and_compute_with(|entry| match entry {
+                Some(entry) if is_idle(entry.value()) => Op::Remove,
+                _ => Op::Nop,
+            });
+        if let moka::ops::compute::CompResult::Removed(entry) = outcome {
+            entry.value().close();
+            evicted += 1;
         }
     }
     inner
         .evicted_idle
-        .fetch_add(evicted.len() as u64, Ordering::Relaxed);
-    evicted.len()
+        .fetch_add(evicted as u64, Ordering::Relaxed);
+    evicted
 }
 
-async fn sweep<K: Hash + Eq, T>(weak: Weak<Inner<K, T>>, stop: CancellationToken) {
+async fn sweep<K, T>(weak: Weak<Inner<K, T>>, stop: CancellationToken)
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+{
     let Some(period) = weak
         .upgrade()
         .map(|inner| (inner.config.idle_timeout / 2).max(Duration::from_millis(1)))
@@ -382,8 +435,24 @@ async fn sweep<K: Hash + Eq, T>(weak: Weak<Inner<K, T>>, stop: CancellationToken
 
 /// Removes its key from a [`CacheRegistry`] when dropped (see [`CacheRegistry::guard`]).
 pub struct RegistryGuard<K: Hash + Eq, T> {
-    registry: Weak<Inner<K, T>>,
+    registry: Weak<dyn RemoveKey<K>>,
     key: Option<K>,
+    _cache: PhantomData<fn() -> T>,
+}
+
+/// What a guard needs of the registry: removing its key.
+trait RemoveKey<K>: Send + Sync {
+    fn remove_key(&self, key: &K) -> bool;
+}
+
+impl<K, T> RemoveKey<K> for Inner<K, T>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+{
+    fn remove_key(&self, key: &K) -> bool {
+        self.remove(key)
+    }
 }
 
 impl<K: Hash + Eq + fmt::Debug, T> fmt::Debug for RegistryGuard<K, T> {
@@ -409,11 +478,7 @@ impl<K: Hash + Eq, T> RegistryGuard<K, T> {
 impl<K: Hash + Eq, T> Drop for RegistryGuard<K, T> {
     fn drop(&mut self) {
         if let (Some(inner), Some(key)) = (self.registry.upgrade(), self.key.take()) {
-            let removed = inner.entries().remove(&key);
-            if let Some(entry) = removed {
-                close(&entry);
-                inner.removed.fetch_add(1, Ordering::Relaxed);
-            }
+            inner.remove_key(&key);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Session-scoped caches (C10): isolation between keys, coalesced creation, eviction by count
+//! Session-scoped caches: isolation between keys, coalesced creation, eviction by count
 //! and idleness, removal when a session ends, and the hybrid base + overlay.
 
 mod common;
