@@ -1,4 +1,4 @@
-//! The reference server's three `--cache-scope`s side by side (X3, `docs/cache-scopes.md`):
+//! The reference server's three `--cache-scope`s side by side (`docs/cache-scopes.md`):
 //! resident-set growth, downstream requests and per-user caches after N users each list their
 //! rules, against the example's real downstream API over loopback. Each scope runs in its own
 //! child process so the allocator's retained memory from one cannot hide another's. Ratios are to
@@ -13,11 +13,14 @@ use std::process::Command;
 use mcp_patterns_example::access::Caller;
 use mcp_patterns_example::data::{CacheScope, CacheSettings, FirewallCache};
 use mcp_patterns_example::downstream::{self, DownstreamClient, FirewallStore};
+use mcp_patterns_example::model::ChangeRequest;
 
 const APPS: usize = 200;
 const RULES_PER_APP: usize = 50;
 const USERS: usize = 50;
 const APPS_PER_USER: usize = 10;
+/// Change requests of each user in the downstream (the hybrid scope's per-user overlay).
+const CHANGE_REQUESTS_PER_USER: usize = 5;
 const ENV: &str = "MCP_EXAMPLE_SCOPE";
 
 fn caller(user: usize) -> Caller {
@@ -39,12 +42,23 @@ fn child(scope: CacheScope) {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let downstream = downstream::serve(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            FirewallStore::synthetic(APPS, RULES_PER_APP),
-        )
-        .await
-        .expect("downstream");
+        let store = FirewallStore::synthetic(APPS, RULES_PER_APP);
+        for user in 0..USERS {
+            for i in 0..CHANGE_REQUESTS_PER_USER {
+                store.add_change_request(
+                    &format!("user-{user}"),
+                    ChangeRequest {
+                        id: format!("cr-{user}-{i}"),
+                        app_name: format!("app-{:05}", (user * APPS_PER_USER + i) % APPS),
+                        summary: "allow tcp/8443 from 10.20.0.0/16".into(),
+                        status: "pending".into(),
+                    },
+                );
+            }
+        }
+        let downstream = downstream::serve(SocketAddr::from(([127, 0, 0, 1], 0)), store)
+            .await
+            .expect("downstream");
         let client = DownstreamClient::new(&downstream.url);
         let before = rss_bytes();
         let settings = CacheSettings {
@@ -91,7 +105,8 @@ fn main() {
     let exe = std::env::current_exe().expect("own path");
     println!(
         "\nexample cache scopes: {APPS} apps x {RULES_PER_APP} rules in the downstream, {USERS} \
-         users with {APPS_PER_USER} entitled apps each, each lists their rules once"
+         users with {APPS_PER_USER} entitled apps and {CHANGE_REQUESTS_PER_USER} change \
+         requests each, each lists their rules once"
     );
     println!("  scope     RSS growth   ratio  downstream requests  per-user caches");
     let mut server_bytes = None;

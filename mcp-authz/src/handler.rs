@@ -62,6 +62,9 @@ struct Config {
     hidden_tool: Arc<HiddenErrorFn>,
     hidden_resource: Arc<HiddenErrorFn>,
     hidden_prompt: Arc<HiddenErrorFn>,
+    /// Whether `get_tool` answers with the inner handler's tool, for rmcp's `Mcp-Param-*`
+    /// header validation.
+    tool_header_validation: bool,
 }
 
 impl Default for Config {
@@ -80,6 +83,7 @@ impl Default for Config {
             hidden_prompt: Arc::new(|name| {
                 ErrorData::invalid_params(format!("prompt '{name}' not found"), None)
             }),
+            tool_header_validation: false,
         }
     }
 }
@@ -254,6 +258,18 @@ impl AuthzLayerBuilder {
         self
     }
 
+    /// Whether rmcp validates the `Mcp-Param-*` headers of 2026-07-28 tool calls against the
+    /// tool's schema (SEP-2243). rmcp looks the tool up through `get_tool`, without a caller,
+    /// and uses the schema only on the server; still, for a tool the caller may not see,
+    /// whether its headers are checked tells the caller that the tool exists. Off by default:
+    /// `get_tool` answers `None`, the headers go unchecked, and the tool checks its own
+    /// arguments when called. Turn it on when the tools that declare header parameters are
+    /// visible to every caller, or when their existence is no secret.
+    pub fn tool_header_validation(mut self, enabled: bool) -> Self {
+        self.config.tool_header_validation = enabled;
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> AuthzLayer {
         AuthzLayer {
@@ -327,6 +343,12 @@ impl<H: ServerHandler> AuthzHandlerBuilder<H> {
         self
     }
 
+    /// See [`AuthzLayerBuilder::tool_header_validation`].
+    pub fn tool_header_validation(mut self, enabled: bool) -> Self {
+        self.layer = self.layer.tool_header_validation(enabled);
+        self
+    }
+
     /// Builds the handler.
     pub fn build(self) -> AuthzHandler<H> {
         tower_layer::Layer::layer(&self.layer.build(), self.inner)
@@ -353,8 +375,9 @@ impl<H: ServerHandler> AuthzHandlerBuilder<H> {
 /// - every list and read it lets through is marked `cacheScope: "private"` (MCP 2026-07-28
 ///   cache hints), whatever the inner handler said: the answer depends on who asks, so a
 ///   shared cache must not serve it to anyone else. The inner handler's `ttlMs` is kept;
-/// - `get_tool`, which rmcp calls without a caller, answers `None`: schemas of hidden tools never
-///   leave;
+/// - `get_tool`, which rmcp calls without a caller, answers `None` unless
+///   [`tool_header_validation`](AuthzLayerBuilder::tool_header_validation) is on, so nothing
+///   tells a caller that a hidden tool exists;
 /// - `initialize`, `server/discover`, `ping`, `logging/setLevel`, `resources/unsubscribe` and
 ///   custom requests need an authenticated principal;
 /// - a principal whose token has expired is refused on every request
@@ -905,11 +928,16 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
         }
     }
 
-    /// Always `None`: rmcp asks without a caller (to validate `Mcp-Param-*` headers), and a
-    /// hidden tool's schema must not leave the server. Header validation is skipped; the tool
-    /// still checks its own arguments when called.
-    fn get_tool(&self, _name: &str) -> Option<Tool> {
-        None
+    /// `None` by default: rmcp asks without a caller (to validate `Mcp-Param-*` headers), and
+    /// whether a hidden tool's headers are checked would reveal that it exists. Header
+    /// validation is then skipped; the tool still checks its own arguments when called. With
+    /// [`AuthzLayerBuilder::tool_header_validation`] the inner handler's answer.
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        if self.config.tool_header_validation {
+            self.inner.get_tool(name)
+        } else {
+            None
+        }
     }
 
     async fn get_task(

@@ -490,3 +490,103 @@ async fn a_listen_stream_gets_only_the_uris_its_caller_may_read() {
     alice.cancel().await.expect("close");
     ct.cancel();
 }
+
+/// The entitled view, refusing subscriptions to the whole map by design.
+struct NoWholeSubscriptions(JsonView<Rules>);
+
+impl mcp_cache::ResourceView<Rules> for NoWholeSubscriptions {
+    fn resources(&self, data: &Rules, viewer: Viewer<'_>) -> Vec<Resource> {
+        self.0.resources(data, viewer)
+    }
+    fn templates(&self, viewer: Viewer<'_>) -> Vec<rmcp::model::ResourceTemplate> {
+        self.0.templates(viewer)
+    }
+    fn owns(&self, uri: &str) -> bool {
+        self.0.owns(uri)
+    }
+    fn read(
+        &self,
+        data: &Rules,
+        uri: &str,
+        viewer: Viewer<'_>,
+    ) -> Result<ResourceContents, mcp_cache::ResourceError> {
+        self.0.read(data, uri, viewer)
+    }
+    fn subscription_refused(&self, uri: &str) -> Option<String> {
+        (uri == DATA).then(|| "subscribe to one entry instead".to_owned())
+    }
+}
+
+/// A client that records list-changed notifications as `list_changed` and updates by URI.
+#[derive(Clone)]
+struct ListRecorder(mpsc::UnboundedSender<String>);
+
+impl ClientHandler for ListRecorder {
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.0.send(params.uri);
+    }
+    async fn on_resource_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let _ = self.0.send("list_changed".to_owned());
+    }
+}
+
+/// With list-changed turned off the capability does not offer it and a change to the URI set
+/// announces nothing; a URI the view refuses subscriptions to answers invalid params with the
+/// view's reason, not not-found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_changed_can_be_turned_off_and_a_refusal_explains_itself() {
+    let data = rules();
+    let cache = cache_of(data.clone()).await;
+    let resources = CacheResources::builder(cache.clone(), NoWholeSubscriptions(entitled_view()))
+        .list_changed(false)
+        .build();
+    let ct = CancellationToken::new();
+    let addr = start_server(CacheResourcesLayer::new(resources), &ct).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let alice = ListRecorder(tx)
+        .serve(transport(addr, "alice"))
+        .await
+        .expect("initialize");
+    let capability = alice
+        .peer_info()
+        .and_then(|info| info.capabilities.resources.clone())
+        .expect("resources capability");
+    assert_eq!(capability.subscribe, Some(true));
+    assert_ne!(capability.list_changed, Some(true), "{capability:?}");
+
+    let error = alice
+        .subscribe(SubscribeRequestParams::new(DATA))
+        .await
+        .expect_err("refused");
+    let ServiceError::McpError(error) = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
+    assert_eq!(error.message, "subscribe to one entry instead");
+    alice
+        .subscribe(SubscribeRequestParams::new(ALPHA))
+        .await
+        .expect("an entry");
+    // Listing registers a legacy session for list changes, when they are offered.
+    alice.list_all_resources().await.expect("resources/list");
+
+    data.lock()
+        .unwrap()
+        .insert("app-gamma".to_owned(), vec!["deny all".to_owned()]);
+    data.lock()
+        .unwrap()
+        .insert("app-alpha".to_owned(), vec!["allow tcp/8443".to_owned()]);
+    cache.refresh_now().await.expect("refresh");
+    let mut seen = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+        seen.push(event);
+    }
+    seen.retain(|event| event != HEALTH);
+    assert_eq!(seen, [ALPHA]);
+    let _ = alice.cancel().await;
+    ct.cancel();
+}

@@ -302,10 +302,9 @@ impl FirewallCache {
                 CallerView::new(cache, caller)
             }
             Self::Hybrid(hybrid) => {
-                let key = UserKey::of(caller);
-                let overlay = hybrid.overlays().get(&key).await?;
+                // The shared data first: before it is there, that is what the caller hears.
                 let mut view = CallerView::new(hybrid.base().clone(), caller)?;
-                view.overlay = Some(overlay);
+                view.overlay = Some(hybrid.overlays().get(&UserKey::of(caller)).await?);
                 Ok(view)
             }
         }

@@ -42,14 +42,14 @@ use opentelemetry::metrics::{Meter, ObservableGauge};
 use crate::data::{FirewallCache, FirewallData};
 
 /// `mcp_patterns.cache.user_caches`: per-user caches alive (gauge, `{cache}`), by
-/// [`CACHE_NAME`] (`firewalls-user` in the session scope, `firewalls-index` in the hybrid one).
+/// [`CACHE_NAME`] (`firewalls-user` in the session scope, `firewalls-overlay` in the hybrid one).
 pub const USER_CACHES: &str = "mcp_patterns.cache.user_caches";
 
 /// The cache name [`USER_CACHES`] carries in the session scope.
 pub const SESSION_CACHES: &str = "firewalls-user";
 
-/// The cache name [`USER_CACHES`] carries in the hybrid scope.
-pub const HYBRID_INDEXES: &str = "firewalls-index";
+/// The cache name [`USER_CACHES`] carries in the hybrid scope (the per-user overlays).
+pub const HYBRID_OVERLAYS: &str = "firewalls-overlay";
 
 /// Keeps the instruments of [`observe_cache`] registered: hold it for the life of the server
 /// (dropping it stops nothing already registered with the meter provider, but it owns the
@@ -89,7 +89,7 @@ pub fn observe_cache(meter: &Meter, cache: &FirewallCache) -> CacheObservers {
     let user_caches = match cache {
         FirewallCache::Server(_) => None,
         FirewallCache::Session(_) => Some(SESSION_CACHES),
-        FirewallCache::Hybrid(_) => Some(HYBRID_INDEXES),
+        FirewallCache::Hybrid(_) => Some(HYBRID_OVERLAYS),
     }
     .map(|name| {
         let cache = cache.clone();

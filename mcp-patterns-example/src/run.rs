@@ -10,11 +10,12 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 
 use mcp_authz::{
-    AccessRequest, Action, AuthLayer, AuthzHandler, ListenFilterLayer, Policy as _,
+    AccessRequest, Action, AuthLayer, AuthzLayer, ListenFilterLayer, Policy as _,
     ProtectedResourceMetadata, SessionLimits, SessionOwnershipLayer, StaticPolicy, TargetKind,
     TokenVerifier, principal_from,
 };
-use mcp_otel::{OtelHandler, OtelLayer, OtelLayerBuilder};
+use mcp_otel::{OtelLayer, OtelLayerBuilder};
+use tower::ServiceBuilder;
 
 use crate::access::Caller;
 use crate::auth::{AuthSettings, GLOBAL_SCOPE, Identity as IdentitySource, development_verifier};
@@ -22,6 +23,7 @@ use crate::data::{CacheSettings, FirewallCache};
 use crate::devidp::{DEV_TOKEN_TTL, DemoUser, RunningIssuer, demo_users, start_dev_issuer};
 use crate::downstream::{self, DownstreamClient, FirewallStore, RunningDownstream};
 use crate::listen::{Bound, ConnectionLimits, DEFAULT_SHUTDOWN_GRACE, Served};
+use crate::metrics;
 use crate::probes::{self, Readiness};
 use crate::sessions::RedisSessions;
 use crate::{ExampleError, FirewallServer};
@@ -127,6 +129,7 @@ pub struct RunningHttp {
     sessions: Arc<LocalSessionManager>,
     owners: Option<SessionOwnershipLayer>,
     served: Served,
+    _cache_metrics: metrics::CacheObservers,
 }
 
 impl RunningHttp {
@@ -180,16 +183,6 @@ pub(crate) async fn downstream_for(
 /// The layer used when telemetry is off: spans go to the no-op global tracer, no metrics.
 fn untraced() -> OtelLayer {
     OtelLayer::builder().without_metrics().build()
-}
-
-/// `handler` traced: as the handler of one session, or (stateless) of one request, which starts
-/// no session clock.
-fn traced<H: rmcp::ServerHandler>(otel: &OtelLayer, handler: H, stateless: bool) -> OtelHandler<H> {
-    if stateless {
-        otel.layer_stateless(handler)
-    } else {
-        otel.layer(handler)
-    }
 }
 
 /// The telemetry layer for the reference server: `user.id` is the verified principal's subject.
@@ -320,6 +313,20 @@ fn listen_filter(policy: StaticPolicy) -> ListenFilterLayer {
     })
 }
 
+/// The RFC 9728 metadata of the MCP endpoint at `public_url`.
+fn resource_metadata(
+    public_url: &str,
+    authorization_server: Option<String>,
+) -> ProtectedResourceMetadata {
+    let metadata = ProtectedResourceMetadata::new(public_url.to_owned())
+        .resource_name("mcp-patterns-example firewall rules")
+        .scopes([GLOBAL_SCOPE, "firewall:read", "firewall:admin"]);
+    match authorization_server {
+        Some(server) => metadata.authorization_server(server),
+        None => metadata,
+    }
+}
+
 /// Starts the server on Streamable HTTP at `http://{bind}:{port}/mcp`.
 pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleError> {
     check_bind(&options)?;
@@ -338,6 +345,10 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         .unwrap_or_else(|| mcp_url.clone());
     let data = FirewallCache::build(client.clone(), &options.cache).await?;
     let cache = data.clone();
+    // Cache and authorization metrics, through the global meter provider (a no-op one unless
+    // telemetry is set up).
+    let meter = opentelemetry::global::meter(mcp_otel::INSTRUMENTATION_NAME);
+    let cache_metrics = metrics::observe_cache(&meter, &data);
     let mut manager = LocalSessionManager::default();
     manager.session_config.keep_alive = options.session_idle_timeout;
     let sessions = Arc::new(manager);
@@ -348,17 +359,21 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         demo_tokens,
     } = resolve_identity(&options.auth, &public_url).await?;
     let mut owners = None;
-    let otel = options.telemetry.clone().unwrap_or_else(untraced);
+    let mut otel = options.telemetry.clone().unwrap_or_else(untraced);
+    if stateless {
+        // One handler per request: no session clock to start.
+        otel = otel.stateless();
+    }
     let app = match verifier {
         None => {
-            let handler = FirewallServer::new(data, client.clone());
-            // One traced handler per session: its span of session duration starts with it.
-            let service: StreamableHttpService<OtelHandler<FirewallServer>, LocalSessionManager> =
-                StreamableHttpService::new(
-                    move || Ok(traced(&otel, handler.clone(), stateless)),
-                    sessions.clone(),
-                    config,
-                );
+            let server = FirewallServer::new(data, client.clone());
+            // Built once; rmcp's factory clones it for each session (a fresh session clock).
+            let stack = ServiceBuilder::new()
+                .layer(otel)
+                .layer(server.resources_layer())
+                .service(server);
+            let service =
+                StreamableHttpService::new(move || Ok(stack.clone()), sessions.clone(), config);
             axum::Router::new().nest_service("/mcp", service)
         }
         Some(verifier) => {
@@ -367,23 +382,21 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
             })
             .data_filter(!options.insecure_no_data_filter);
             let policy = options.auth.policy()?;
-            let handler = AuthzHandler::builder(server).policy(policy.clone()).build();
+            let authz = AuthzLayer::builder()
+                .policy(metrics::MeteredPolicy::new(policy.clone(), &meter))
+                .build();
             let listen_filter = listen_filter(policy);
-            let service: StreamableHttpService<
-                OtelHandler<AuthzHandler<FirewallServer>>,
-                LocalSessionManager,
-            > = StreamableHttpService::new(
-                move || Ok(traced(&otel, handler.clone(), stateless)),
-                sessions.clone(),
-                config,
-            );
-            let mut metadata = ProtectedResourceMetadata::new(public_url.clone())
-                .resource_name("mcp-patterns-example firewall rules")
-                .scopes([GLOBAL_SCOPE, "firewall:read", "firewall:admin"]);
-            if let Some(server) = authorization_server {
-                metadata = metadata.authorization_server(server);
-            }
-            let layer = AuthLayer::new(verifier)
+            // Traced outermost (denials too), then authorized (lists filtered, invocations
+            // checked, resources included), then the cache's resources beside the tools.
+            let stack = ServiceBuilder::new()
+                .layer(otel)
+                .layer(authz)
+                .layer(server.resources_layer())
+                .service(server);
+            let service =
+                StreamableHttpService::new(move || Ok(stack.clone()), sessions.clone(), config);
+            let metadata = resource_metadata(&public_url, authorization_server);
+            let layer = AuthLayer::new(metrics::MeteredVerifier::wrap(verifier, &meter))
                 .require_scopes(options.auth.required_scopes.clone())
                 .resource_metadata(metadata.metadata_url());
             let limits = options
@@ -418,6 +431,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
         sessions,
         owners,
         served,
+        _cache_metrics: cache_metrics,
     })
 }
 
@@ -431,9 +445,11 @@ pub async fn serve_stdio(
     let (client, downstream) = downstream_for(downstream_url).await?;
     tracing::info!(downstream = client.base_url(), "serving MCP on stdio");
     let data = FirewallCache::build(client.clone(), cache).await?;
-    let otel = telemetry.unwrap_or_else(untraced);
-    let service = otel
-        .layer(FirewallServer::new(data, client))
+    let server = FirewallServer::new(data, client);
+    let service = ServiceBuilder::new()
+        .layer(telemetry.unwrap_or_else(untraced))
+        .layer(server.resources_layer())
+        .service(server)
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|error| ExampleError::Transport(error.to_string()))?;

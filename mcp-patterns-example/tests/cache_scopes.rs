@@ -90,13 +90,14 @@ async fn start_with(settings: CacheSettings) -> Stack {
         .expect("cache");
     // No fallback caller: a request without one is refused.
     let server = FirewallServer::with_callers(data.clone(), client, caller_from_extensions);
+    // The tools and, beside them, the cache's resources (what the reference server serves).
+    let handler = tower::Layer::layer(&server.resources_layer(), server);
     let ct = CancellationToken::new();
-    let service: StreamableHttpService<FirewallServer, LocalSessionManager> =
-        StreamableHttpService::new(
-            move || Ok(server.clone()),
-            Arc::new(LocalSessionManager::default()),
-            StreamableHttpServerConfig::default().with_cancellation_token(ct.child_token()),
-        );
+    let service: StreamableHttpService<_, LocalSessionManager> = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default().with_cancellation_token(ct.child_token()),
+    );
     let app = axum::Router::new()
         .nest_service("/mcp", service)
         .layer(middleware::from_fn(identify));

@@ -5,6 +5,8 @@
 // Every value compared is a count or an item number: a small whole number, exact in an f64.
 #![allow(clippy::float_cmp)]
 
+mod common;
+
 use std::sync::Arc;
 
 use mcp_authz::{
@@ -284,4 +286,50 @@ fn authorization_decisions_are_counted_by_decision_and_permission() {
     assert_eq!(count("allow", "tool:list"), 2.0);
     assert_eq!(count("deny", "resource:invoke"), 1.0);
     assert_eq!(points(&metrics, stats::AUTH_DECISIONS).len(), 3);
+}
+
+/// The running server records them: the only test here that sets the global meter provider,
+/// which `start_http` records through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_server_records_verifications_decisions_and_its_cache() {
+    let meters = Meters::new();
+    opentelemetry::global::set_meter_provider(meters.provider.clone());
+    let server = mcp_patterns_example::start_http(mcp_patterns_example::HttpOptions {
+        port: 0,
+        ..mcp_patterns_example::HttpOptions::default()
+    })
+    .await
+    .expect("server");
+    let token = common::demo_token(&server, "alice");
+    let alice = common::connect(&server.mcp_url, Some(&token)).await;
+    let listed = alice
+        .call_tool(common::call("list_firewall_rules", serde_json::json!({})))
+        .await
+        .expect("list");
+    assert_ne!(listed.is_error, Some(true));
+    let _ = alice.cancel().await;
+
+    let metrics = meters.collect();
+    let verified = points(&metrics, stats::AUTH_VERIFY_DURATION);
+    assert!(
+        verified.iter().any(|(attrs, count)| attrs
+            .contains(&KeyValue::new(stats::OUTCOME, "valid"))
+            && *count >= 1.0),
+        "{verified:?}"
+    );
+    let allowed = value(
+        &metrics,
+        stats::AUTH_DECISIONS,
+        &[
+            KeyValue::new(stats::AUTH_DECISION, "allow"),
+            KeyValue::new(stats::AUTH_PERMISSION, "tool:invoke"),
+        ],
+    );
+    assert!(allowed >= 1.0, "{allowed}");
+    let items = points(&metrics, stats::CACHE_ITEMS);
+    assert!(
+        items.iter().any(|(_, value)| *value > 0.0),
+        "the shared cache's items: {items:?}"
+    );
+    server.shutdown().await;
 }

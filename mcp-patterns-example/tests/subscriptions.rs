@@ -172,6 +172,43 @@ async fn a_subscriber_hears_of_changes_to_its_applications_only() {
     downstream.shutdown().await;
 }
 
+/// A refresh that changes alice's application and adds one only ada may read: alice hears of
+/// her URI, and victor, subscribed to his own application and listing resources like alice,
+/// receives no notification of any kind — no URI, no name, no list change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_not_entitled_to_a_change_receives_nothing() {
+    let (downstream, server) = start(CacheScope::Server).await;
+    let (alice, mut alice_updates) = recording_client(&server, "alice").await;
+    let (victor, mut victor_updates) = recording_client(&server, "victor").await;
+    for (client, uri) in [
+        (&alice, "cache://firewalls/app-alpha"),
+        (&victor, "cache://firewalls/app-beta"),
+    ] {
+        client
+            .subscribe(SubscribeRequestParams::new(uri))
+            .await
+            .expect("subscribe to one's own application");
+        let listed = client.list_all_resources().await.expect("resources/list");
+        assert!(listed.iter().any(|r| r.uri == uri), "{listed:?}");
+    }
+
+    downstream.store.replace("app-alpha", vec![rule("alpha-1")]);
+    downstream.store.replace("app-delta", vec![rule("delta-1")]);
+    refresh(&server).await;
+    assert_eq!(
+        drain(&mut alice_updates, Duration::from_secs(2)).await,
+        vec!["cache://firewalls/app-alpha".to_owned()]
+    );
+    assert_eq!(
+        drain(&mut victor_updates, Duration::from_millis(500)).await,
+        Vec::<String>::new()
+    );
+    let _ = alice.cancel().await;
+    let _ = victor.cancel().await;
+    server.shutdown().await;
+    downstream.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_the_session_scope_a_subscription_follows_the_callers_own_cache() {
     // Each user's cache refreshes on its own clock: a short TTL, no admin refresh.

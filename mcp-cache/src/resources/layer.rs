@@ -37,6 +37,7 @@ enum Source<T> {
     PerCaller {
         owns: Arc<OwnsFn>,
         resolve: Arc<ResolveFn<T>>,
+        list_changed: bool,
     },
 }
 
@@ -44,9 +45,14 @@ impl<T> Clone for Source<T> {
     fn clone(&self) -> Self {
         match self {
             Self::Shared(resources) => Self::Shared(resources.clone()),
-            Self::PerCaller { owns, resolve } => Self::PerCaller {
+            Self::PerCaller {
+                owns,
+                resolve,
+                list_changed,
+            } => Self::PerCaller {
                 owns: Arc::clone(owns),
                 resolve: Arc::clone(resolve),
+                list_changed: *list_changed,
             },
         }
     }
@@ -57,6 +63,23 @@ impl<T: Send + Sync + 'static> Source<T> {
         match self {
             Self::Shared(resources) => resources.owns(uri),
             Self::PerCaller { owns, .. } => owns(uri),
+        }
+    }
+
+    /// Whether a subscription to `uri` (one the source owns) can be accepted at all, before the
+    /// caller is known: not for a URI the component's view refuses subscriptions to by design.
+    fn acceptable(&self, uri: &str) -> bool {
+        match self {
+            Self::Shared(resources) => resources.readable(uri, super::Viewer::Server),
+            Self::PerCaller { .. } => true,
+        }
+    }
+
+    /// Whether list-changed notifications are offered.
+    fn list_changed(&self) -> bool {
+        match self {
+            Self::Shared(resources) => resources.offers_list_changed(),
+            Self::PerCaller { list_changed, .. } => *list_changed,
         }
     }
 
@@ -156,8 +179,22 @@ impl<T: Send + Sync + 'static> CacheResourcesLayer<T> {
             source: Source::PerCaller {
                 owns: Arc::new(owns),
                 resolve: Arc::new(move |context| Box::pin(resolve(context))),
+                list_changed: true,
             },
         }
+    }
+
+    /// For [`per_caller`](Self::per_caller): whether list-changed notifications are offered
+    /// (the capability advertised and `resourcesListChanged` accepted); build the components
+    /// with the same [`CacheResourcesBuilder::list_changed`](crate::CacheResourcesBuilder::list_changed).
+    /// On by default. A layer made with [`new`](Self::new) follows its component's setting and
+    /// ignores this.
+    #[must_use]
+    pub fn list_changed(mut self, enabled: bool) -> Self {
+        if let Source::PerCaller { list_changed, .. } = &mut self.source {
+            *list_changed = enabled;
+        }
+        self
     }
 }
 
@@ -222,11 +259,13 @@ impl<H, T> CacheResourcesHandler<H, T> {
     }
 }
 
-/// Adds the resources capability (subscribe, listChanged) to `capabilities`.
-fn add_capability(capabilities: &mut ServerCapabilities) {
+/// Adds the resources capability (subscribe, and listChanged when offered) to `capabilities`.
+fn add_capability(capabilities: &mut ServerCapabilities, list_changed: bool) {
     let resources = capabilities.resources.get_or_insert_with(Default::default);
     resources.subscribe = Some(true);
-    resources.list_changed = Some(true);
+    if list_changed {
+        resources.list_changed = Some(true);
+    }
 }
 
 /// The smaller of two `ttlMs` hints; none when either has none.
@@ -256,7 +295,7 @@ struct Intercept<'a, H, T>(&'a CacheResourcesHandler<H, T>);
 impl<H: ServerHandler, T: Send + Sync + 'static> Intercept<'_, H, T> {
     fn get_info(&self) -> ServerConfig {
         let mut info = self.0.inner.get_info();
-        add_capability(&mut info.capabilities);
+        add_capability(&mut info.capabilities, self.0.source.list_changed());
         info
     }
 
@@ -265,7 +304,7 @@ impl<H: ServerHandler, T: Send + Sync + 'static> Intercept<'_, H, T> {
         request: &InitializeRequestParams,
     ) -> Result<InitializeResult, ErrorData> {
         let mut result = self.0.inner.negotiate_initialize(request)?;
-        add_capability(&mut result.capabilities);
+        add_capability(&mut result.capabilities, self.0.source.list_changed());
         Ok(result)
     }
 
@@ -275,7 +314,7 @@ impl<H: ServerHandler, T: Send + Sync + 'static> Intercept<'_, H, T> {
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
         let mut result = self.0.inner.initialize(request, context).await?;
-        add_capability(&mut result.capabilities);
+        add_capability(&mut result.capabilities, self.0.source.list_changed());
         Ok(result)
     }
 
@@ -284,7 +323,7 @@ impl<H: ServerHandler, T: Send + Sync + 'static> Intercept<'_, H, T> {
         context: RequestContext<RoleServer>,
     ) -> Result<DiscoverResult, ErrorData> {
         let mut result = self.0.inner.discover(context).await?;
-        add_capability(&mut result.capabilities);
+        add_capability(&mut result.capabilities, self.0.source.list_changed());
         Ok(result)
     }
 
@@ -383,6 +422,10 @@ impl<H: ServerHandler, T: Send + Sync + 'static> Intercept<'_, H, T> {
             .flatten()
             .cloned()
             .partition(|uri| self.0.source.owns(uri));
+        let owned: Vec<String> = owned
+            .into_iter()
+            .filter(|uri| self.0.source.acceptable(uri))
+            .collect();
         let mut rest = requested.clone();
         rest.resource_subscriptions = (!others.is_empty()).then_some(others);
         let mut accepted = self
@@ -390,7 +433,7 @@ impl<H: ServerHandler, T: Send + Sync + 'static> Intercept<'_, H, T> {
             .inner
             .accepted_subscription_filter(&rest)
             .unwrap_or_default();
-        if requested.resources_list_changed == Some(true) {
+        if requested.resources_list_changed == Some(true) && self.0.source.list_changed() {
             accepted.resources_list_changed = Some(true);
         }
         if !owned.is_empty() {

@@ -188,6 +188,7 @@ pub(crate) struct Shared<T> {
     pub(crate) health_uri: Option<String>,
     pub(crate) send_timeout: Duration,
     ttl_hints: bool,
+    pub(crate) list_changed: bool,
     pub(crate) subscribers: Mutex<Subscribers>,
     pub(crate) tracked: Mutex<Tracked>,
     next_stream: AtomicU64,
@@ -209,6 +210,7 @@ pub struct CacheResourcesBuilder<T> {
     health_uri: Option<String>,
     send_timeout: Duration,
     ttl_hints: bool,
+    list_changed: bool,
 }
 
 impl<T> fmt::Debug for CacheResourcesBuilder<T> {
@@ -263,6 +265,18 @@ impl<T: Send + Sync + 'static> CacheResourcesBuilder<T> {
         self
     }
 
+    /// Whether the component offers `notifications/resources/list_changed` (on by default): to
+    /// legacy sessions that listed its resources, and to `subscriptions/listen` streams that ask
+    /// for `resourcesListChanged`. Turn it off when the set of URIs changes with data some
+    /// callers may not see (per-caller views): the notification would tell every caller when
+    /// entries they cannot see come or go. The capability this component and
+    /// [`CacheResourcesLayer`] advertise follows.
+    #[must_use]
+    pub fn list_changed(mut self, enabled: bool) -> Self {
+        self.list_changed = enabled;
+        self
+    }
+
     /// Creates the component and starts its change-watching task. Must be called within a
     /// tokio runtime.
     pub fn build(self) -> CacheResources<T> {
@@ -274,6 +288,7 @@ impl<T: Send + Sync + 'static> CacheResourcesBuilder<T> {
             health_uri: self.health_uri,
             send_timeout: self.send_timeout,
             ttl_hints: self.ttl_hints,
+            list_changed: self.list_changed,
             subscribers: Mutex::new(Subscribers::default()),
             tracked: Mutex::new(Tracked::default()),
             next_stream: AtomicU64::new(0),
@@ -301,6 +316,7 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
             health_uri: Some(DEFAULT_HEALTH_URI.to_owned()),
             send_timeout: DEFAULT_SEND_TIMEOUT,
             ttl_hints: true,
+            list_changed: true,
         }
     }
 }
@@ -358,6 +374,20 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         capability
     }
 
+    /// The capability this component supports: subscribe, and list-changed unless turned off
+    /// ([`CacheResourcesBuilder::list_changed`]).
+    pub fn capability(&self) -> ResourcesCapability {
+        let mut capability = Self::capabilities();
+        capability.list_changed = Some(self.shared.list_changed);
+        capability
+    }
+
+    /// Whether the component sends list-changed notifications
+    /// ([`CacheResourcesBuilder::list_changed`]).
+    pub fn offers_list_changed(&self) -> bool {
+        self.shared.list_changed
+    }
+
     /// The health resource's URI, if served.
     pub fn health_uri(&self) -> Option<&str> {
         self.shared.health_uri.as_deref()
@@ -376,7 +406,7 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         if self.shared.health_uri.as_deref() == Some(uri) {
             return true;
         }
-        if !self.shared.view.owns(uri) {
+        if !self.shared.view.owns(uri) || self.shared.view.subscription_refused(uri).is_some() {
             return false;
         }
         let snapshot = self.shared.cache.try_snapshot();
@@ -460,7 +490,7 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
 
     /// `resources/list`: every resource of the current snapshot the caller may see and the
     /// health resource (unpaginated), with `ttlMs` as for [`read`](Self::read). Under the legacy protocol, also
-    /// registers the session for `notifications/resources/list_changed`.
+    /// registers the session for `notifications/resources/list_changed` (when offered).
     pub fn list_resources(
         &self,
         context: &RequestContext<RoleServer>,
@@ -511,6 +541,14 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         request: &SubscribeRequestParams,
         context: &RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        if self.owns(&request.uri)
+            && let Some(reason) = self.shared.view.subscription_refused(&request.uri)
+        {
+            return Err(ErrorData::invalid_params(
+                reason,
+                Some(serde_json::json!({ "uri": request.uri })),
+            ));
+        }
         if !self.readable(&request.uri, Viewer::Request(context)) {
             return Err(ResourceError::NotFound {
                 uri: request.uri.clone(),
@@ -549,7 +587,7 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         requested: &SubscriptionFilter,
     ) -> SubscriptionFilter {
         let mut builder = SubscriptionFilter::builder();
-        if requested.resources_list_changed == Some(true) {
+        if requested.resources_list_changed == Some(true) && self.shared.list_changed {
             builder = builder.resources_list_changed();
         }
         if let Some(uris) = &requested.resource_subscriptions {
@@ -591,7 +629,8 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
             .filter(|uri| self.readable(uri, viewer))
             .cloned()
             .collect::<std::collections::HashSet<_>>();
-        let list_changed = accepted.resources_list_changed == Some(true);
+        let list_changed =
+            accepted.resources_list_changed == Some(true) && self.shared.list_changed;
         if uris.is_empty() && !list_changed {
             request.ct.cancelled().await;
             return Ok(());

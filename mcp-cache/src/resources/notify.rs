@@ -233,7 +233,7 @@ async fn dispatch_in_span<T>(weak: &Weak<Shared<T>>, changes: Changes, health: O
                 }
             }
         }
-        if changes.list_changed {
+        if changes.list_changed && shared.list_changed {
             for (key, session) in &subscribers.sessions {
                 let target = Target::Session(key.clone(), session.peer.clone());
                 jobs.spawn(send(target, Message::ListChanged, timeout));

@@ -165,6 +165,16 @@ pub trait ResourceView<T>: Send + Sync + 'static {
         viewer: Viewer<'_>,
     ) -> Result<ResourceContents, ResourceError>;
 
+    /// Why no caller may subscribe to `uri` (a URI this view owns), when that is so by design:
+    /// say, an aggregate whose updates would tell a caller when entries it may not see change.
+    /// `resources/subscribe` then answers invalid params with this reason, rather than the
+    /// not-found error an unknown or hidden URI gets, and `subscriptions/listen` drops the
+    /// URI. `None` (subscriptions allowed, per [`readable`](Self::readable)) by default.
+    fn subscription_refused(&self, uri: &str) -> Option<String> {
+        let _ = uri;
+        None
+    }
+
     /// Whether `viewer` may subscribe to `uri` (a URI this view owns): `resources/subscribe`
     /// refuses, and `subscriptions/listen` drops, the URIs for which this is `false`, so a
     /// change to them is never announced to that viewer. `data` is the current snapshot

@@ -54,7 +54,7 @@ pub use polling::PollingSessionManager;
 pub use serve::{RunningConformance, ServeError, serve_conformance_stdio, start_conformance_http};
 
 mod decorators;
-pub use decorators::{Decorated, Decorators, PRINCIPAL};
+pub use decorators::{CACHE_URI, Decorated, Decorators, PRINCIPAL};
 
 /// Name the fixture reports in `serverInfo`.
 pub const SERVER_NAME: &str = "mcp-patterns-example-conformance";

@@ -27,6 +27,9 @@ pub enum ServeError {
     /// The stdio transport failed.
     #[error("stdio transport: {0}")]
     Transport(String),
+    /// The decorator stack's cache could not be built.
+    #[error("the fixture's cache: {0}")]
+    Cache(#[from] mcp_cache::CacheError),
 }
 
 /// The conformance fixture running on Streamable HTTP.
@@ -75,7 +78,7 @@ pub async fn start_conformance_http(addr: SocketAddr) -> Result<RunningConforman
     // One fixture server: every session (and every stateless request) gets fresh session state
     // but shares its list-change announcements and `requestState` key.
     let fixture = ConformanceServer::new();
-    let stack = crate::Decorators::new();
+    let stack = crate::Decorators::new().await?;
     let service = StreamableHttpService::new(
         move || Ok(stack.wrap(fixture.for_new_session())),
         Arc::new(PollingSessionManager::new([RECONNECTION_TOOL])),
@@ -104,6 +107,7 @@ pub async fn start_conformance_http(addr: SocketAddr) -> Result<RunningConforman
 pub async fn serve_conformance_stdio(shutdown: CancellationToken) -> Result<(), ServeError> {
     tracing::info!("serving the MCP conformance fixture on stdio");
     let service = crate::Decorators::new()
+        .await?
         .wrap(ConformanceServer::new())
         .serve(rmcp::transport::stdio())
         .await

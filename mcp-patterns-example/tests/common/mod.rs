@@ -24,7 +24,9 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A client that sends the URI of every `notifications/resources/updated` it receives.
+/// A client that sends the URI of every `notifications/resources/updated` it receives, and a
+/// description of every other server notification (`list_changed: resources`, `log: …`,
+/// `custom: {method}` …), so a test can assert that nothing at all arrived.
 #[derive(Clone)]
 pub struct Recorder(pub tokio::sync::mpsc::UnboundedSender<String>);
 
@@ -35,6 +37,45 @@ impl ClientHandler for Recorder {
         _: NotificationContext<RoleClient>,
     ) {
         let _ = self.0.send(params.uri);
+    }
+
+    async fn on_resource_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let _ = self.0.send("list_changed: resources".to_owned());
+    }
+
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let _ = self.0.send("list_changed: tools".to_owned());
+    }
+
+    async fn on_prompt_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let _ = self.0.send("list_changed: prompts".to_owned());
+    }
+
+    #[allow(deprecated)] // logging is deprecated by SEP-2577; servers may still send it
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.0.send(format!("log: {}", params.data));
+    }
+
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let _ = self
+            .0
+            .send(format!("progress: {:?}", params.progress_token));
+    }
+
+    async fn on_custom_notification(
+        &self,
+        notification: rmcp::model::CustomNotification,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.0.send(format!("custom: {}", notification.method));
     }
 }
 
