@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{NOTE_URI, TestServer, call};
+use mcp_patterns_test_support::free_port;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ReadResourceRequestParams, RequestMetaObject};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -52,13 +53,6 @@ impl Drop for Phoenix {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// Whether this suite runs: always when `MCP_PATTERNS_PHOENIX_TESTS=1` (what `scripts/test`

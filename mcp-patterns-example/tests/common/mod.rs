@@ -17,12 +17,8 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Map, Value};
 
 /// A free loopback port (bound, then released), for a service that is started later or never.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free loopback port")
-        .port()
-}
+#[allow(unused_imports)]
+pub use mcp_patterns_test_support::free_port;
 
 /// A client that sends the URI of every `notifications/resources/updated` it receives, and a
 /// description of every other server notification (`list_changed: resources`, `log: …`,
