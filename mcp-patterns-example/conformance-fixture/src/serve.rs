@@ -106,10 +106,11 @@ pub async fn start_conformance_http(addr: SocketAddr) -> Result<RunningConforman
 /// or `shutdown` fires.
 pub async fn serve_conformance_stdio(shutdown: CancellationToken) -> Result<(), ServeError> {
     tracing::info!("serving the MCP conformance fixture on stdio");
-    let service = crate::Decorators::new()
+    let handler = crate::Decorators::new()
         .await?
-        .wrap(ConformanceServer::new())
-        .serve(rmcp::transport::stdio())
+        .wrap(ConformanceServer::new());
+    // The decorated handler's future is large: keep it off the stack.
+    let service = Box::pin(handler.serve(rmcp::transport::stdio()))
         .await
         .map_err(|error| ServeError::Transport(error.to_string()))?;
     let service_ct = service.cancellation_token();
