@@ -207,11 +207,23 @@ impl FirewallCache {
             ),
             None => None,
         };
+        // `mcp_otel.cache.refresh.duration` of the shared cache, by outcome, through the global
+        // meter provider (a no-op one unless telemetry is set up): the fetch is the refresh.
+        let refreshes = mcp_otel::stats::CacheMetrics::new(
+            &opentelemetry::global::meter(mcp_otel::INSTRUMENTATION_NAME),
+            &settings.cache.name,
+        );
         let shared = || {
             let client = client.clone();
             let builder = Cache::from_fn(move || {
                 let client = client.clone();
-                async move { fetch_all(&client).await }
+                let refreshes = refreshes.clone();
+                async move {
+                    let started = std::time::Instant::now();
+                    let fetched = fetch_all(&client).await;
+                    refreshes.record_refresh(started.elapsed(), fetched.is_ok());
+                    fetched
+                }
             })
             .config(settings.cache.clone())
             .item_count(|data: &FirewallData| data.values().map(|a| a.rules.len()).sum());

@@ -11,8 +11,9 @@
 //! - [`MeteredPolicy`] wraps an authorization policy and counts `mcp_otel.auth.decisions` by
 //!   decision and permission (see [`permission`]).
 //!
-//! `mcp_otel.cache.refresh.duration` is not recorded: mcp-cache reports refresh counts and
-//! failures ([`mcp_cache::Cache::stats`]) but no per-refresh timing or hook to take it from.
+//! `mcp_otel.cache.refresh.duration` (by outcome) is recorded around the shared cache's fetch,
+//! where [`FirewallCache::build`](crate::data::FirewallCache::build) builds it, through the
+//! global meter provider.
 //!
 //! ```no_run
 //! # async fn wire(
