@@ -148,7 +148,9 @@ async fn idp_down_at_start_up_fails_start_up_with_a_clear_error() {
 
 #[tokio::test]
 async fn jwks_down_cached_keys_keep_working_and_unknown_kids_are_refused_at_once() {
-    if !common::tls::node_suites_enabled("jwks_down_cached_keys_keep_working_and_unknown_kids_are_refused_at_once") {
+    if !common::tls::node_suites_enabled(
+        "jwks_down_cached_keys_keep_working_and_unknown_kids_are_refused_at_once",
+    ) {
         return;
     }
     let provider = OidcProvider::start().await;
@@ -222,7 +224,9 @@ async fn jwks_down_cached_keys_keep_working_and_unknown_kids_are_refused_at_once
 
 #[tokio::test]
 async fn key_rotation_mid_run_accepts_new_tokens_and_old_ones_per_the_cache_policy() {
-    if !common::tls::node_suites_enabled("key_rotation_mid_run_accepts_new_tokens_and_old_ones_per_the_cache_policy") {
+    if !common::tls::node_suites_enabled(
+        "key_rotation_mid_run_accepts_new_tokens_and_old_ones_per_the_cache_policy",
+    ) {
         return;
     }
     let port = free_port();
@@ -366,7 +370,9 @@ async fn userinfo_hung_gets_503_after_the_timeout_and_recovers() {
 
 #[tokio::test]
 async fn introspection_hung_gets_503_after_the_timeout_and_recovers() {
-    if !common::tls::node_suites_enabled("introspection_hung_gets_503_after_the_timeout_and_recovers") {
+    if !common::tls::node_suites_enabled(
+        "introspection_hung_gets_503_after_the_timeout_and_recovers",
+    ) {
         return;
     }
     let provider = OidcProvider::start().await;

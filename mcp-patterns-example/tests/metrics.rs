@@ -329,10 +329,9 @@ async fn the_running_server_records_verifications_decisions_and_its_cache() {
     // The initial fetch at start-up is the first refresh.
     let refreshed = points(&metrics, stats::CACHE_REFRESH_DURATION);
     assert!(
-        refreshed
-            .iter()
-            .any(|(attrs, count)| attrs.contains(&KeyValue::new(stats::OUTCOME, "ok"))
-                && *count >= 1.0),
+        refreshed.iter().any(
+            |(attrs, count)| attrs.contains(&KeyValue::new(stats::OUTCOME, "ok")) && *count >= 1.0
+        ),
         "{refreshed:?}"
     );
     let items = points(&metrics, stats::CACHE_ITEMS);
