@@ -263,72 +263,8 @@ async fn every_method_is_forwarded_or_deliberately_intercepted() {
     assert!(marker.get_tool(TOOL).is_some());
 }
 
-/// The `fn` names in rmcp's `server_handler_methods!` (the body of `trait ServerHandler`), read
-/// from the source of the rmcp this test is built with (located with `cargo metadata`).
 fn rmcp_server_handler_methods() -> BTreeSet<String> {
-    // Only the host's dependencies: the others (other platforms') need not be downloaded.
-    let version = std::process::Command::new(env!("CARGO"))
-        .arg("-vV")
-        .output()
-        .expect("cargo -vV runs");
-    let version = String::from_utf8_lossy(&version.stdout);
-    let host = version
-        .lines()
-        .find_map(|line| line.strip_prefix("host: "))
-        .expect("cargo -vV names the host");
-    let output = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
-        .args(["--filter-platform", host])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        output.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("cargo metadata JSON");
-    let rmcp: Vec<&serde_json::Value> = metadata["packages"]
-        .as_array()
-        .expect("packages")
-        .iter()
-        .filter(|p| p["name"] == "rmcp")
-        .collect();
-    assert_eq!(rmcp.len(), 1, "exactly one rmcp in the dependency graph");
-    let manifest = std::path::PathBuf::from(rmcp[0]["manifest_path"].as_str().expect("path"));
-    let source_file = manifest
-        .parent()
-        .expect("package dir")
-        .join("src/handler/server.rs");
-    let source = std::fs::read_to_string(&source_file)
-        .unwrap_or_else(|e| panic!("read {}: {e}", source_file.display()));
-    // The trait's body is a macro (shared by its Send and `local` variants).
-    let start = source
-        .find("macro_rules! server_handler_methods")
-        .expect("rmcp defines ServerHandler's methods in server_handler_methods!");
-    let end = start
-        + source[start..]
-            .find("\n}\n")
-            .expect("the end of server_handler_methods!");
-    assert!(
-        source.contains("pub trait ServerHandler") && source.contains("server_handler_methods!();"),
-        "trait ServerHandler is no longer made of server_handler_methods!: update this test"
-    );
-    source[start..end]
-        .lines()
-        .map(str::trim_start)
-        .filter(|line| !line.starts_with("//"))
-        .filter_map(|line| {
-            let rest = line.strip_prefix("async ").unwrap_or(line);
-            let rest = rest.strip_prefix("fn ")?;
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            (!name.is_empty()).then_some(name)
-        })
-        .collect()
+    mcp_patterns_test_support::rmcp_server_handler_methods(env!("CARGO_MANIFEST_DIR"))
 }
 
 #[test]

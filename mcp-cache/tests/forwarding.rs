@@ -649,7 +649,11 @@ async fn every_method_is_forwarded_or_deliberately_intercepted() {
     );
     assert_eq!(subscription.acknowledged().tools_list_changed, Some(true));
     wait_for(&probe, SubscriptionsListenRequestMethod::VALUE).await;
+    probe.take();
     subscription.cancel().await.expect("cancel");
+    // Cancelling the stream sends `notifications/cancelled`, which reaches the inner handler
+    // on its own time: wait for it, so it cannot land among the direct calls' markers below.
+    wait_for(&probe, CancelledNotificationMethod::VALUE).await;
     probe.take();
 
     for method in HANDLED_METHODS {
@@ -661,81 +665,8 @@ async fn every_method_is_forwarded_or_deliberately_intercepted() {
     drop(server);
 }
 
-/// The `fn` names of rmcp's `trait ServerHandler`, read from rmcp's source: the trait's body,
-/// or the body of the macro it expands when it is written as one.
 fn rmcp_server_handler_methods() -> BTreeSet<String> {
-    let output = std::process::Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--offline",
-            "--manifest-path",
-        ])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
-    let packages = metadata["packages"].as_array().expect("packages");
-    let id_of = |name: &str| {
-        packages
-            .iter()
-            .find(|p| p["name"] == name)
-            .and_then(|p| p["id"].as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    // The rmcp this crate is built against.
-    let ours = id_of("mcp-cache");
-    let node = metadata["resolve"]["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .find(|n| n["id"] == ours.as_str())
-        .expect("mcp-cache resolved");
-    let rmcp_id = node["deps"]
-        .as_array()
-        .expect("deps")
-        .iter()
-        .find(|d| d["name"] == "rmcp")
-        .and_then(|d| d["pkg"].as_str())
-        .expect("rmcp is a dependency");
-    let manifest = packages
-        .iter()
-        .find(|p| p["id"] == rmcp_id)
-        .and_then(|p| p["manifest_path"].as_str())
-        .expect("rmcp's manifest");
-    let path = std::path::Path::new(manifest)
-        .parent()
-        .expect("rmcp's directory")
-        .join("src/handler/server.rs");
-    let source = std::fs::read_to_string(&path).expect("rmcp's server handler source");
-    let code: String = source
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let trait_body = body_after(&code, "pub trait ServerHandler").expect("trait ServerHandler");
-    let mut names = fn_names(trait_body);
-    if names.is_empty() {
-        // `trait ServerHandler { some_macro!(); }`: the methods are the macro's.
-        let invoked = trait_body
-            .trim()
-            .split('!')
-            .next()
-            .expect("a macro call")
-            .trim();
-        let macro_body =
-            body_after(&code, &format!("macro_rules! {invoked}")).expect("the trait's macro");
-        let arm = body_after(macro_body, "=>").expect("the macro's arm");
-        names = fn_names(arm);
-    }
-    names
+    mcp_patterns_test_support::rmcp_server_handler_methods(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The text between the braces of the first `{ ... }` after `marker`.

@@ -17,7 +17,10 @@ pub mod capture;
 pub mod issuer;
 pub mod jose;
 pub mod oidc;
+pub mod rmcp_source;
 pub mod tls;
+
+pub use rmcp_source::rmcp_server_handler_methods;
 
 use std::net::SocketAddr;
 
