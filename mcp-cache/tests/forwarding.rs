@@ -669,51 +669,6 @@ fn rmcp_server_handler_methods() -> BTreeSet<String> {
     mcp_patterns_test_support::rmcp_server_handler_methods(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The text between the braces of the first `{ ... }` after `marker`.
-fn body_after<'a>(code: &'a str, marker: &str) -> Option<&'a str> {
-    let start = code.find(marker)? + marker.len();
-    let open = start + code[start..].find('{')?;
-    let mut depth = 0_usize;
-    for (i, c) in code[open..].char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(&code[open + 1..open + i]);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// The names of the `fn` items at the top level of `body` (not those inside their bodies).
-fn fn_names(body: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    let mut depth = 0_usize;
-    let bytes = body.as_bytes();
-    for (i, c) in body.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth = depth.saturating_sub(1),
-            'f' if depth == 0
-                && body[i..].starts_with("fn ")
-                && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_')) =>
-            {
-                let name: String = body[i + 3..]
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                names.insert(name);
-            }
-            _ => {}
-        }
-    }
-    names
-}
-
 #[test]
 fn the_handled_methods_are_those_of_rmcps_trait() {
     let rmcp = rmcp_server_handler_methods();
