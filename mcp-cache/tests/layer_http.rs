@@ -143,7 +143,15 @@ fn rules() -> Arc<Mutex<Rules>> {
 }
 
 async fn start_server(layer: CacheResourcesLayer<Rules>, ct: &CancellationToken) -> SocketAddr {
-    let handler = layer.layer(Existing);
+    start_server_over(layer, Existing, ct).await
+}
+
+async fn start_server_over<H: ServerHandler + Clone>(
+    layer: CacheResourcesLayer<Rules>,
+    inner: H,
+    ct: &CancellationToken,
+) -> SocketAddr {
+    let handler = layer.layer(inner);
     let service = StreamableHttpService::new(
         move || Ok(handler.clone()),
         Arc::new(LocalSessionManager::default()),
@@ -587,6 +595,48 @@ async fn list_changed_can_be_turned_off_and_a_refusal_explains_itself() {
     }
     seen.retain(|event| event != HEALTH);
     assert_eq!(seen, [ALPHA]);
+    let _ = alice.cancel().await;
+    ct.cancel();
+}
+
+/// A server with tools and no resources of its own.
+#[derive(Clone)]
+struct ToolsOnly;
+
+impl ServerHandler for ToolsOnly {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+}
+
+/// Over a handler without resources, a URI the cache does not own answers like an unknown one
+/// (resource not found, with the URI), not "method not found": the layer advertises resources.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unowned_uri_over_a_handler_without_resources_is_not_found() {
+    let cache = cache_of(rules()).await;
+    let ct = CancellationToken::new();
+    let layer = CacheResourcesLayer::new(CacheResources::new(cache, entitled_view()));
+    let addr = start_server_over(layer, ToolsOnly, &ct).await;
+    let (alice, _updates) = legacy_client(addr, "alice").await;
+    let error = read(&alice, "other://missing").await.expect_err("unknown");
+    let ServiceError::McpError(error) = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(error.code, ErrorCode::RESOURCE_NOT_FOUND, "{error:?}");
+    assert_eq!(error.data, Some(json!({ "uri": "other://missing" })));
+    let subscribed = alice
+        .subscribe(SubscribeRequestParams::new("other://missing"))
+        .await
+        .expect_err("unknown");
+    assert_eq!(error_code(subscribed).0, ErrorCode::RESOURCE_NOT_FOUND);
+    alice
+        .unsubscribe(rmcp::model::UnsubscribeRequestParams::new(
+            "other://missing",
+        ))
+        .await
+        .expect("unsubscribing from nothing is not an error");
+    // The cache's own URIs still answer.
+    read(&alice, ALPHA).await.expect("owned");
     let _ = alice.cancel().await;
     ct.cancel();
 }

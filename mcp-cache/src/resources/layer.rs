@@ -216,7 +216,9 @@ impl<H, T> tower_layer::Layer<H> for CacheResourcesLayer<T> {
 ///
 /// - `resources/read`, `resources/subscribe`, `resources/unsubscribe`: answered by the
 ///   component for the URIs it owns (per caller: the caller's component), forwarded to the
-///   inner handler for every other URI.
+///   inner handler for every other URI. An inner handler without resources ("method not
+///   found") makes such a URI what an unknown one gets: resource not found, with the URI
+///   (unsubscribing from it succeeds).
 /// - `resources/list`, `resources/templates/list`: the component's entries first, then the
 ///   inner handler's (an inner entry with a URI the component owns is left out). The
 ///   component's list is not paginated: a request with a cursor continues the inner
@@ -279,6 +281,17 @@ fn served<R>(result: Result<R, ErrorData>) -> Result<Option<R>, ErrorData> {
         Ok(result) => Ok(Some(result)),
         Err(error) if error.code == ErrorCode::METHOD_NOT_FOUND => Ok(None),
         Err(error) => Err(error),
+    }
+}
+
+/// The inner handler's error for a URI the component does not own, except that an inner handler
+/// without resources ("method not found": the layer advertises the capability, not the inner
+/// handler) makes it what an unknown URI gets: resource not found, with the URI.
+fn unknown_if_unserved(error: ErrorData, uri: String) -> ErrorData {
+    if error.code == ErrorCode::METHOD_NOT_FOUND {
+        super::ResourceError::NotFound { uri }.into()
+    } else {
+        error
     }
 }
 
@@ -381,7 +394,13 @@ impl<H: ServerHandler, T: Send + Sync + 'static> Intercept<'_, H, T> {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         if !self.0.source.owns(&request.uri) {
-            return self.0.inner.read_resource(request, context).await;
+            let uri = request.uri.clone();
+            return self
+                .0
+                .inner
+                .read_resource(request, context)
+                .await
+                .map_err(|error| unknown_if_unserved(error, uri));
         }
         let resources = self.0.source.resolve(&context).await?;
         resources.read_resource(&request, &context)
@@ -393,7 +412,13 @@ impl<H: ServerHandler, T: Send + Sync + 'static> Intercept<'_, H, T> {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         if !self.0.source.owns(&request.uri) {
-            return self.0.inner.subscribe(request, context).await;
+            let uri = request.uri.clone();
+            return self
+                .0
+                .inner
+                .subscribe(request, context)
+                .await
+                .map_err(|error| unknown_if_unserved(error, uri));
         }
         let resources = self.0.source.resolve(&context).await?;
         resources.subscribe(&request, &context)
@@ -405,7 +430,11 @@ impl<H: ServerHandler, T: Send + Sync + 'static> Intercept<'_, H, T> {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         if !self.0.source.owns(&request.uri) {
-            return self.0.inner.unsubscribe(request, context).await;
+            // An inner handler without resources has nothing to unsubscribe from.
+            return match self.0.inner.unsubscribe(request, context).await {
+                Err(error) if error.code == ErrorCode::METHOD_NOT_FOUND => Ok(()),
+                other => other,
+            };
         }
         let resources = self.0.source.resolve(&context).await?;
         resources.unsubscribe(&request, &context)
