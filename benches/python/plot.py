@@ -19,6 +19,7 @@ SERVERS = {
     "rust-untraced": ("Rust reference server, tracing off", "tab:cyan"),
     "python": ("Python FastMCP peer", "tab:orange"),
     "ceiling": ("bare axum ceiling", "tab:gray"),
+    "rmcp-bare": ("bare rmcp server (no layers)", "tab:green"),
 }
 MODES = {
     "keep-alive": ("kept-alive HTTP, whole responses", "o-"),

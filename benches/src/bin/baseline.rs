@@ -10,6 +10,8 @@
 //!   no layers) whose one tool answers a fixed structured result of the same shape. Used to
 //!   measure what an idle session costs in rmcp itself.
 //!
+//! Both allocate through mimalloc, like the reference server binary.
+//!
 //! It prints `listening on http://127.0.0.1:PORT/mcp` once ready and serves until killed.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -221,6 +223,11 @@ mod bare {
 fn nodelay(tcp: &mut tokio::net::TcpStream) {
     let _ = tcp.set_nodelay(true);
 }
+
+/// The same allocator as the reference server binary, so that the comparison is of the
+/// servers, not of the allocators.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -10,10 +10,12 @@
 //! at several concurrency levels, with each client kind (`--modes`: rmcp's client, kept-alive
 //! raw HTTP connections reading every response to its end, and optionally stateless 2026-07-28
 //! requests), several runs each (interleaved), and prints the table with every throughput also
-//! as a fraction of the ceiling. With `--untraced` a second Rust server without tracing is
+//! as a fraction of the ceiling. A bare rmcp server (`baseline --kind rmcp`: rmcp's default
+//! Streamable HTTP configuration, one tool, no layers) is measured in the same rounds, so the
+//! share of rmcp itself is known. With `--untraced` a second Rust server without tracing is
 //! measured in the same rounds (the cost of tracing). With `--idle-sessions N` it then opens N
-//! idle sessions on each server and on a bare rmcp server and reports the resident memory each
-//! session adds. Raw results go to `--out` (JSON and CSV), the plot to `--plot`. Every child
+//! idle sessions on each server and on the bare rmcp server and reports the resident memory
+//! each session adds. Raw results go to `--out` (JSON and CSV), the plot to `--plot`. Every child
 //! is stopped at the end, on failure and on Ctrl-C.
 
 use std::fmt::Write as _;
@@ -141,6 +143,9 @@ impl Server {
             // 4.2 speaks the revisions before 2026-07-28 only.
             ("ceiling", ClientKind::Rmcp)
             | ("python", ClientKind::KeepAlive(RawMode::Stateless)) => false,
+            // The bare rmcp server is rmcp's own ceiling under kept-alive clients; rmcp's
+            // client against it would mostly measure the load generator.
+            ("rmcp-bare", ClientKind::Rmcp) => false,
             _ => true,
         }
     }
@@ -444,6 +449,9 @@ fn aggregate(runs: &[Measured], server: &str, mode: ClientKind, clients: usize) 
     }))
 }
 
+/// Every measured server, in the order of the tables.
+const SERVERS: [&str; 5] = ["rust", "rust-untraced", "python", "ceiling", "rmcp-bare"];
+
 fn table(summary: &[Value], levels: &[usize], modes: &[ClientKind]) -> String {
     let get = |server: &str, mode: &str, clients: usize| {
         summary
@@ -456,8 +464,8 @@ fn table(summary: &[Value], levels: &[usize], modes: &[ClientKind]) -> String {
          ---:|---|---|---:|---:|---:|---:|---:|---:|---:\n",
     );
     let mut ratios = String::from(
-        "\nclients | client | Rust/Python throughput | Python/Rust p50 | Rust x ceiling | Python x ceiling | traced/untraced mean latency | untraced/traced throughput\n\
-         ---:|---|---:|---:|---:|---:|---:|---:\n",
+        "\nclients | client | Rust/Python throughput | Python/Rust p50 | Rust x ceiling | Python x ceiling | traced/untraced mean latency | untraced/traced throughput | untraced x bare rmcp | bare rmcp x ceiling\n\
+         ---:|---|---:|---:|---:|---:|---:|---:|---:|---:\n",
     );
     for &clients in levels {
         // The ceiling of a level: its keep-alive session figure (its stateless one is alike).
@@ -465,7 +473,7 @@ fn table(summary: &[Value], levels: &[usize], modes: &[ClientKind]) -> String {
             .or_else(|| get("ceiling", "stateless", clients))
             .map(|c| f(c, "throughput", "median"));
         for mode in modes.iter().map(|m| m.name()) {
-            for server in ["rust", "rust-untraced", "python", "ceiling"] {
+            for server in SERVERS {
                 if let Some(s) = get(server, mode, clients) {
                     let fraction = ceiling.map_or_else(
                         || "-".to_owned(),
@@ -487,11 +495,13 @@ fn table(summary: &[Value], levels: &[usize], modes: &[ClientKind]) -> String {
             let cell = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}x"));
             let python = get("python", mode, clients);
             let untraced = get("rust-untraced", mode, clients);
+            let bare = get("rmcp-bare", mode, clients);
             let Some(r) = rust else { continue };
             let median = |v: &Value| f(v, "throughput", "median");
+            let fraction = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
             let _ = writeln!(
                 ratios,
-                "{clients} | {mode} | {} | {} | {} | {} | {} | {}",
+                "{clients} | {mode} | {} | {} | {} | {} | {} | {} | {} | {}",
                 cell(python.map(|p| median(r) / median(p))),
                 cell(python.map(|p| f(p, "p50_ms", "median") / f(r, "p50_ms", "median"))),
                 ceiling.map_or_else(|| "-".to_owned(), |c| format!("{:.3}", median(r) / c)),
@@ -501,6 +511,8 @@ fn table(summary: &[Value], levels: &[usize], modes: &[ClientKind]) -> String {
                 ),
                 cell(untraced.map(|u| f(r, "mean_ms", "median") / f(u, "mean_ms", "median"))),
                 cell(untraced.map(|u| median(u) / median(r))),
+                fraction(untraced.zip(bare).map(|(u, b)| median(u) / median(b))),
+                fraction(bare.zip(ceiling).map(|(b, c)| median(b) / c)),
             );
         }
     }
@@ -664,25 +676,25 @@ async fn compare(args: &Args, modes: &[ClientKind]) -> Result<(), String> {
             )
             .await?,
         );
+        bare = Some(spawn_baseline(args, "rmcp-bare", &["--kind", "rmcp"]).await?);
         let downstream_before = store.requests();
         let mut servers: Vec<&Server> = vec![&rust];
         servers.extend(untraced.as_ref());
         servers.push(&python);
         servers.extend(ceiling.as_ref());
+        servers.extend(bare.as_ref());
         let runs = measure(args, &servers, modes, &tokens).await?;
         let downstream_requests = store.requests() - downstream_before;
         let mut memory = Vec::new();
         let sessions = args.idle_sessions.unwrap_or(0);
         if sessions > 0 {
-            bare = Some(spawn_baseline(args, "rmcp-bare", &["--kind", "rmcp"]).await?);
             let mut targets: Vec<&Server> = vec![&rust, &python];
             targets.extend(bare.as_ref());
             for server in targets {
                 memory.push(idle_session_memory(server, &tokens[0], sessions).await?);
             }
         }
-        let mut all: Vec<&Server> = servers.clone();
-        all.extend(bare.as_ref());
+        let all: Vec<&Server> = servers.clone();
         report(
             args,
             modes,
@@ -720,7 +732,7 @@ async fn report(
     let mut summary = Vec::new();
     for &clients in &args.levels {
         for &mode in modes {
-            for server in ["rust", "rust-untraced", "python", "ceiling"] {
+            for server in SERVERS {
                 summary.extend(aggregate(runs, server, mode, clients));
             }
         }
