@@ -10,7 +10,7 @@
 //!   no layers) whose one tool answers a fixed structured result of the same shape. Used to
 //!   measure what an idle session costs in rmcp itself.
 //!
-//! Both allocate through mimalloc, like the reference server binary.
+//! Both allocate through jemalloc, like the reference server binary.
 //!
 //! It prints `listening on http://127.0.0.1:PORT/mcp` once ready and serves until killed.
 
@@ -227,7 +227,7 @@ fn nodelay(tcp: &mut tokio::net::TcpStream) {
 /// The same allocator as the reference server binary, so that the comparison is of the
 /// servers, not of the allocators.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
