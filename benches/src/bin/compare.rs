@@ -140,12 +140,11 @@ impl Server {
     fn speaks(&self, mode: ClientKind) -> bool {
         match (self.name, mode) {
             // The ceiling is plain HTTP: it has no rmcp-compatible session lifecycle. FastMCP
-            // 4.2 speaks the revisions before 2026-07-28 only.
-            ("ceiling", ClientKind::Rmcp)
+            // 4.2 speaks the revisions before 2026-07-28 only. The bare rmcp server is rmcp's
+            // own ceiling under kept-alive clients; rmcp's client against it would mostly
+            // measure the load generator.
+            ("ceiling" | "rmcp-bare", ClientKind::Rmcp)
             | ("python", ClientKind::KeepAlive(RawMode::Stateless)) => false,
-            // The bare rmcp server is rmcp's own ceiling under kept-alive clients; rmcp's
-            // client against it would mostly measure the load generator.
-            ("rmcp-bare", ClientKind::Rmcp) => false,
             _ => true,
         }
     }
