@@ -46,4 +46,22 @@ runs = json.load(open(sys.argv[1]))["runs"]
 assert runs and all(r["report"]["requests"] > 0 and r["report"]["errors"] == 0 for r in runs), runs
 PY
 [ -s "$out/throughput.png" ] || fail "no plot"
-echo "fastmcp comparison: OK ($same parity calls matched; both servers loaded at 1 and 4 clients; table, results.json and plot written)"
+# With the `get` mix the bare rmcp server (rmcp's defaults, no layers) is loaded in the same
+# rounds, so the table says how much of the gap to the ceiling is rmcp's own.
+if ! "$target/debug/compare" --rust-bin "$target/debug/mcp-patterns-example" \
+  --baseline-bin "$target/debug/baseline" --python "$python" \
+  --python-dir benches/python --out "$out/get" --plot "$out/get/throughput.png" \
+  --levels 4 --modes keep-alive --runs 1 --duration 1 --warmup 0.5 --idle-sessions 0 \
+  --mix get >"$out/log" 2>&1; then
+  fail "the comparison with --mix get failed"
+fi
+grep -Eq "^4 \\| keep-alive \\| rmcp-bare \\| [0-9]+ " "$out/log" || fail "no bare rmcp row with --mix get"
+grep -Eq "^4 \\| keep-alive \\| [0-9.]+x \\| .* \\| (-|[0-9.]+) \\| [0-9.]+$" "$out/log" \
+  || fail "no 'untraced x bare rmcp' / 'bare rmcp x ceiling' columns"
+python3 - "$out/get/results.json" <<'PY' || fail "results.json (--mix get) has errors or no bare rmcp runs"
+import json, sys
+runs = json.load(open(sys.argv[1]))["runs"]
+assert any(r["server"] == "rmcp-bare" for r in runs), runs
+assert all(r["report"]["requests"] > 0 and r["report"]["errors"] == 0 for r in runs), runs
+PY
+echo "fastmcp comparison: OK ($same parity calls matched; both servers loaded at 1 and 4 clients; bare rmcp loaded with --mix get; table, results.json and plot written)"

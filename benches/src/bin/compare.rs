@@ -10,9 +10,9 @@
 //! at several concurrency levels, with each client kind (`--modes`: rmcp's client, kept-alive
 //! raw HTTP connections reading every response to its end, and optionally stateless 2026-07-28
 //! requests), several runs each (interleaved), and prints the table with every throughput also
-//! as a fraction of the ceiling. A bare rmcp server (`baseline --kind rmcp`: rmcp's default
-//! Streamable HTTP configuration, one tool, no layers) is measured in the same rounds, so the
-//! share of rmcp itself is known. With `--untraced` a second Rust server without tracing is
+//! as a fraction of the ceiling. With `--mix get`, a bare rmcp server (`baseline --kind rmcp`:
+//! rmcp's default Streamable HTTP configuration, one tool, no layers) is measured in the same
+//! rounds, so the share of rmcp itself is known. With `--untraced` a second Rust server without tracing is
 //! measured in the same rounds (the cost of tracing). With `--idle-sessions N` it then opens N
 //! idle sessions on each server and on the bare rmcp server and reports the resident memory
 //! each session adds. Raw results go to `--out` (JSON and CSV), the plot to `--plot`. Every child
@@ -448,6 +448,9 @@ fn aggregate(runs: &[Measured], server: &str, mode: ClientKind, clients: usize) 
     }))
 }
 
+/// The only mix the bare rmcp server answers (its one tool, `get_firewall_rule`).
+const BARE_MIX: &str = "get";
+
 /// Every measured server, in the order of the tables.
 const SERVERS: [&str; 5] = ["rust", "rust-untraced", "python", "ceiling", "rmcp-bare"];
 
@@ -681,7 +684,11 @@ async fn compare(args: &Args, modes: &[ClientKind]) -> Result<(), String> {
         servers.extend(untraced.as_ref());
         servers.push(&python);
         servers.extend(ceiling.as_ref());
-        servers.extend(bare.as_ref());
+        // The bare rmcp server has the one tool of the `get` mix (no list tool, no resources),
+        // so it is loaded only with that mix; with the others it serves the memory figures.
+        if args.mix == BARE_MIX {
+            servers.extend(bare.as_ref());
+        }
         let runs = measure(args, &servers, modes, &tokens).await?;
         let downstream_requests = store.requests() - downstream_before;
         let mut memory = Vec::new();
@@ -693,7 +700,10 @@ async fn compare(args: &Args, modes: &[ClientKind]) -> Result<(), String> {
                 memory.push(idle_session_memory(server, &tokens[0], sessions).await?);
             }
         }
-        let all: Vec<&Server> = servers.clone();
+        let mut all: Vec<&Server> = servers.clone();
+        if args.mix != BARE_MIX {
+            all.extend(bare.as_ref());
+        }
         report(
             args,
             modes,
