@@ -12,11 +12,11 @@
 //! requests), several runs each (interleaved), and prints the table with every throughput also
 //! as a fraction of the ceiling. With `--mix get`, a bare rmcp server (`baseline --kind rmcp`:
 //! rmcp's default Streamable HTTP configuration, one tool, no layers) is measured in the same
-//! rounds, so the share of rmcp itself is known. With `--untraced` a second Rust server without tracing is
-//! measured in the same rounds (the cost of tracing). With `--idle-sessions N` it then opens N
-//! idle sessions on each server and on the bare rmcp server and reports the resident memory
-//! each session adds. Raw results go to `--out` (JSON and CSV), the plot to `--plot`. Every child
-//! is stopped at the end, on failure and on Ctrl-C.
+//! rounds, so the share of rmcp itself is known. With `--untraced` a second Rust server without
+//! tracing is measured in the same rounds (the cost of tracing). With `--idle-sessions N` it
+//! then opens N idle sessions on each server and on the bare rmcp server and reports the
+//! resident memory each session adds. Raw results go to `--out` (JSON and CSV), the plot to
+//! `--plot`. Every child is stopped at the end, on failure and on Ctrl-C.
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -506,7 +506,7 @@ fn table(summary: &[Value], levels: &[usize], modes: &[ClientKind]) -> String {
                 "{clients} | {mode} | {} | {} | {} | {} | {} | {} | {} | {}",
                 cell(python.map(|p| median(r) / median(p))),
                 cell(python.map(|p| f(p, "p50_ms", "median") / f(r, "p50_ms", "median"))),
-                ceiling.map_or_else(|| "-".to_owned(), |c| format!("{:.3}", median(r) / c)),
+                fraction(ceiling.map(|c| median(r) / c)),
                 python.and(ceiling).map_or_else(
                     || "-".to_owned(),
                     |c| format!("{:.4}", python.map_or(f64::NAN, median) / c)
@@ -678,7 +678,10 @@ async fn compare(args: &Args, modes: &[ClientKind]) -> Result<(), String> {
             )
             .await?,
         );
-        bare = Some(spawn_baseline(args, "rmcp-bare", &["--kind", "rmcp"]).await?);
+        let sessions = args.idle_sessions.unwrap_or(0);
+        if args.mix == BARE_MIX || sessions > 0 {
+            bare = Some(spawn_baseline(args, "rmcp-bare", &["--kind", "rmcp"]).await?);
+        }
         let downstream_before = store.requests();
         let mut servers: Vec<&Server> = vec![&rust];
         servers.extend(untraced.as_ref());
@@ -692,7 +695,6 @@ async fn compare(args: &Args, modes: &[ClientKind]) -> Result<(), String> {
         let runs = measure(args, &servers, modes, &tokens).await?;
         let downstream_requests = store.requests() - downstream_before;
         let mut memory = Vec::new();
-        let sessions = args.idle_sessions.unwrap_or(0);
         if sessions > 0 {
             let mut targets: Vec<&Server> = vec![&rust, &python];
             targets.extend(bare.as_ref());
