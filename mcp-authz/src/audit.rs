@@ -2,13 +2,19 @@
 //! with `enduser.id`, `enduser.scope`, the target, `auth.decision` and `auth.reason`. Never the
 //! token.
 //!
+//! Every refusal, every verification of a token not yet cached and every decision about a tool,
+//! resource or prompt is an `INFO` span. The two decisions the HTTP layer repeats on every
+//! request of a client that is let in — its token found in the verification cache, its global
+//! scopes present — are `DEBUG` spans: with the usual `info` span filter they are neither
+//! exported nor formatted (each would be a trace of its own, two per request), while the
+//! request's own span and its decisions are.
+//!
 //! Each decision is also a log event inside its span: refusals at `INFO`, so that a server
 //! logging at the usual level records every refused token and request; allowed ones at `DEBUG`,
-//! so that the common case costs no formatting and no write per request (the spans, and the
-//! traces exported from them, carry every decision either way).
+//! so that the common case costs no formatting and no write per request.
 
-use tracing::Span;
 use tracing::field::Empty;
+use tracing::{Level, Span};
 
 use crate::{AuthError, Principal};
 
@@ -17,16 +23,29 @@ pub const ALLOW: &str = "allow";
 /// `auth.decision` value for a refused request.
 pub const DENY: &str = "deny";
 
+macro_rules! verify_span {
+    ($level:expr, $verifier:expr) => {
+        tracing::span!(
+            $level,
+            "auth.verify_token",
+            auth.verifier = $verifier,
+            enduser.id = Empty,
+            enduser.scope = Empty,
+            auth.decision = Empty,
+            auth.reason = Empty,
+            auth.cache_hit = Empty,
+        )
+    };
+}
+
+/// The `INFO` `auth.verify_token` span of one verification by `verifier`.
 pub(crate) fn verify_span(verifier: &'static str) -> Span {
-    tracing::info_span!(
-        "auth.verify_token",
-        auth.verifier = verifier,
-        enduser.id = Empty,
-        enduser.scope = Empty,
-        auth.decision = Empty,
-        auth.reason = Empty,
-        auth.cache_hit = Empty,
-    )
+    verify_span!(Level::INFO, verifier)
+}
+
+/// The `DEBUG` `auth.verify_token` span of a token accepted from the verification cache.
+pub(crate) fn cached_verify_span() -> Span {
+    verify_span!(Level::DEBUG, "cache")
 }
 
 pub(crate) fn record_verify(span: &Span, result: &Result<Principal, AuthError>) {
@@ -48,19 +67,44 @@ pub(crate) fn record_verify(span: &Span, result: &Result<Principal, AuthError>) 
     }
 }
 
-/// The `auth.check_scope` span for one decision about `target` (a tool name, resource URI or
-/// `"http"` for layer 1).
+macro_rules! check_span {
+    ($level:expr, $method:expr, $target:expr) => {
+        tracing::span!(
+            $level,
+            "auth.check_scope",
+            enduser.id = Empty,
+            enduser.scope = Empty,
+            mcp.method.name = $method,
+            auth.target = $target,
+            gen_ai.tool.name = Empty,
+            auth.decision = Empty,
+            auth.reason = Empty,
+        )
+    };
+}
+
+/// The `INFO` `auth.check_scope` span for one decision about `target` (a tool name, resource
+/// URI, or `""` with the method `"http"` for the global scopes).
 pub(crate) fn check_span(principal: Option<&Principal>, method: &str, target: &str) -> Span {
-    let span = tracing::info_span!(
-        "auth.check_scope",
-        enduser.id = Empty,
-        enduser.scope = Empty,
-        mcp.method.name = method,
-        auth.target = target,
-        gen_ai.tool.name = Empty,
-        auth.decision = Empty,
-        auth.reason = Empty,
-    );
+    with_principal(
+        check_span!(Level::INFO, method, target),
+        principal,
+        method,
+        target,
+    )
+}
+
+/// The `DEBUG` `auth.check_scope` span of a request let in by the global scope check.
+pub(crate) fn admitted_span(principal: &Principal) -> Span {
+    with_principal(
+        check_span!(Level::DEBUG, "http", ""),
+        Some(principal),
+        "http",
+        "",
+    )
+}
+
+fn with_principal(span: Span, principal: Option<&Principal>, method: &str, target: &str) -> Span {
     if span.is_disabled() {
         return span;
     }

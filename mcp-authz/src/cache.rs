@@ -242,7 +242,7 @@ impl<V: TokenVerifier> TokenVerifier for CachedVerifier<V> {
         let key = key(token);
         if let Some(principal) = self.lookup(&key) {
             self.hits.fetch_add(1, Ordering::Relaxed);
-            let span = audit::verify_span("cache");
+            let span = audit::cached_verify_span();
             span.record("auth.cache_hit", true);
             let result = Ok(principal);
             audit::record_verify(&span, &result);

@@ -177,16 +177,12 @@ impl Config {
         if principal.is_expired() {
             return Err(AuthError::Expired);
         }
-        let span = audit::check_span(Some(&principal), "http", "");
-        let missing: Vec<&String> = self
-            .required_scopes
-            .iter()
-            .filter(|s| !principal.has_scope(s))
-            .collect();
-        if missing.is_empty() {
+        if self.required_scopes.iter().all(|s| principal.has_scope(s)) {
+            let span = audit::admitted_span(&principal);
             audit::record_check(&span, true, "global scopes present");
             Ok(principal)
         } else {
+            let span = audit::check_span(Some(&principal), "http", "");
             let error = AuthError::InsufficientScope {
                 required: crate::principal::join(self.required_scopes.iter()),
             };

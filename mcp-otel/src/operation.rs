@@ -243,8 +243,10 @@ impl Operation {
             self.span
                 .set_attribute(oi::TOOL_DESCRIPTION, description.into_owned());
         }
-        let schema = Value::Object((*tool.input_schema).clone()).to_string();
-        self.span.set_attribute(oi::TOOL_PARAMETERS, schema);
+        // A JSON object of strings and values always serializes.
+        if let Ok(schema) = serde_json::to_string(&*tool.input_schema) {
+            self.span.set_attribute(oi::TOOL_PARAMETERS, schema);
+        }
     }
 
     /// Whether input/output capture is on and the span records.

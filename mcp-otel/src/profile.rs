@@ -27,6 +27,7 @@ pub const DEVELOPMENT_LOG_FILTER: &str = "info,mcp_cache=debug,mcp_authz=debug,m
 /// | input/output capture | on, default redaction list, 4096 bytes | off | off |
 /// | sampler | `always_on` (every trace) | `parentbased_traceidratio` 0.1 | `parentbased_always_on` |
 /// | exported spans | `info,mcp_cache=debug,mcp_authz=debug` | `info` | `info` |
+/// | span details (source location, thread, busy/idle time) | on | off | off |
 /// | log lines | `info` + debug for `mcp_cache`, `mcp_authz`, `mcp_otel` | `info` | `info` |
 /// | batch delay | 500 ms | 5 s | 5 s |
 /// | span queue | 2048, dropped when full | 2048, dropped when full | 2048 |
@@ -91,6 +92,7 @@ impl Profile {
                 config.capture = CaptureConfig::enabled();
                 config.sampler = SamplerConfig::AlwaysOn;
                 DEVELOPMENT_SPAN_FILTER.clone_into(&mut config.span_filter);
+                config.span_details = true;
                 DEVELOPMENT_LOG_FILTER.clone_into(&mut config.log_filter);
                 config.scheduled_delay = Duration::from_millis(500);
             }
@@ -99,6 +101,7 @@ impl Profile {
                 config.capture = CaptureConfig::default();
                 config.sampler = SamplerConfig::ParentBasedTraceIdRatio(PRODUCTION_SAMPLING_RATIO);
                 "info".clone_into(&mut config.span_filter);
+                config.span_details = false;
                 "info".clone_into(&mut config.log_filter);
                 config.scheduled_delay = Duration::from_secs(5);
             }

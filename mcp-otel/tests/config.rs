@@ -108,6 +108,7 @@ fn invalid_values_are_typed_errors() {
         ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
         ("OTEL_METRICS_EXPORTER", "prometheus"),
         ("MCP_OTEL_CAPTURE_IO", "2"),
+        ("MCP_OTEL_SPAN_DETAILS", "sometimes"),
     ] {
         match from(&[(key, value)]) {
             Err(InitError::InvalidEnv { variable, .. }) => assert_eq!(variable, key),

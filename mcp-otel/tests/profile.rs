@@ -30,6 +30,10 @@ fn development_shows_everything() {
     );
     assert_eq!(config.sampler, SamplerConfig::AlwaysOn);
     assert_eq!(config.span_filter, "info,mcp_cache=debug,mcp_authz=debug");
+    assert!(
+        config.span_details,
+        "source locations, threads and timings on spans"
+    );
     assert!(config.log_filter.contains("mcp_cache=debug"));
     assert_eq!(config.scheduled_delay, Duration::from_millis(500));
     assert!(!config.metrics, "console traces: no OTLP metrics");
@@ -66,6 +70,7 @@ fn production_is_quiet_and_sampled() {
         SamplerConfig::ParentBasedTraceIdRatio(mcp_otel::profile::PRODUCTION_SAMPLING_RATIO)
     );
     assert_eq!(config.span_filter, "info");
+    assert!(!config.span_details);
     assert_eq!(config.log_filter, "info");
     assert_eq!(config.max_queue_size, 2048);
     assert!(config.metrics, "a generic collector takes metrics");
@@ -79,6 +84,7 @@ fn every_variable_overrides_the_profile() {
         ("MCP_OTEL_CAPTURE_IO", "true"),
         ("MCP_LOG_LEVEL", "debug"),
         ("MCP_OTEL_SPAN_FILTER", "info,mcp_cache=debug"),
+        ("MCP_OTEL_SPAN_DETAILS", "true"),
         ("OTEL_BSP_MAX_QUEUE_SIZE", "64"),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("OTEL_TRACES_EXPORTER", "none"),
@@ -88,6 +94,7 @@ fn every_variable_overrides_the_profile() {
     assert!(config.capture.enabled);
     assert_eq!(config.log_filter, "debug");
     assert_eq!(config.span_filter, "info,mcp_cache=debug");
+    assert!(config.span_details);
     assert_eq!(config.max_queue_size, 64);
     assert_eq!(config.scheduled_delay, Duration::from_millis(100));
     assert_eq!(config.traces, TraceExporter::None);

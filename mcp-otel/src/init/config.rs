@@ -150,6 +150,13 @@ pub struct TelemetryConfig {
     /// the log filter. Default `info` (the request spans and library spans such as
     /// `cache.read`, `auth.check_scope`).
     pub span_filter: String,
+    /// Add to every exported span where it was opened (`code.file.path`, `code.module.name`,
+    /// `code.line.number`, the `tracing` `target`), the thread (`thread.id`, `thread.name`) and
+    /// the time it was busy and idle (`busy_ns`, `idle_ns`) (`MCP_OTEL_SPAN_DETAILS`). That is
+    /// eight attributes more per span, about doubling the bytes a request exports, and a
+    /// clock read on every poll of an instrumented future. Default `false`; on in the
+    /// development profile.
+    pub span_details: bool,
     /// Print log lines (with `trace_id`/`span_id`) to stderr. Default `true`.
     pub log_to_stderr: bool,
     /// Input/output capture for the [`OtelLayer`](crate::OtelLayer) built by
@@ -190,6 +197,7 @@ impl TelemetryConfig {
             export_timeout: Duration::from_secs(10),
             log_filter: "info".to_owned(),
             span_filter: "info".to_owned(),
+            span_details: false,
             log_to_stderr: true,
             capture: CaptureConfig::default(),
             log_ansi: std::io::IsTerminal::is_terminal(&std::io::stderr()),

@@ -94,6 +94,7 @@ impl TelemetryConfig {
     /// | `OTEL_EXPORTER_OTLP_TIMEOUT` | `export_timeout` |
     /// | `MCP_LOG_LEVEL` | `log_filter` |
     /// | `MCP_OTEL_SPAN_FILTER` | `span_filter` |
+    /// | `MCP_OTEL_SPAN_DETAILS` (`true`, `false`) | `span_details` |
     /// | `MCP_LOG_ANSI` (`true`, `false`), else `NO_COLOR` (any value: off) | `log_ansi` |
     /// | `MCP_OTEL_CAPTURE_IO`, `MCP_OTEL_REDACT_FIELDS` (comma-separated, added), `MCP_OTEL_CAPTURE_MAX_BYTES` | `capture` |
     ///
@@ -228,6 +229,9 @@ impl TelemetryConfig {
         }
         if let Some(v) = get("MCP_OTEL_SPAN_FILTER") {
             v.trim().clone_into(&mut self.span_filter);
+        }
+        if let Some(v) = get("MCP_OTEL_SPAN_DETAILS") {
+            self.span_details = parse_bool("MCP_OTEL_SPAN_DETAILS", &v)?;
         }
         if let Some(v) = get("MCP_LOG_ANSI") {
             self.log_ansi = parse_bool("MCP_LOG_ANSI", &v)?;

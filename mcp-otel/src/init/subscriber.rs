@@ -66,8 +66,16 @@ pub fn build(config: &TelemetryConfig) -> Result<(TelemetryGuard, tracing::Dispa
             .with_ansi(config.log_ansi)
             .event_format(format.clone())
     });
+    // Source location, thread and busy/idle-time attributes are eight more per span (about half
+    // of a request's exported bytes); they are off unless asked for.
+    let details = config.span_details;
     let otel_layer = tracer_provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer(crate::INSTRUMENTATION_NAME))
+        tracing_opentelemetry::layer()
+            .with_location(details)
+            .with_threads(details)
+            .with_tracked_inactivity(details)
+            .with_target(details)
+            .with_tracer(provider.tracer(crate::INSTRUMENTATION_NAME))
     });
     // Each layer has its own filter: a quiet log level (`MCP_LOG_LEVEL=warn`) must not switch
     // off the request spans that go to the collector.
