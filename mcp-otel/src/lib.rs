@@ -31,7 +31,7 @@ pub use handler::OtelHandler;
 #[cfg(feature = "pipeline")]
 pub use init::{
     ExportStats, InitError, OtlpProtocol, SamplerConfig, TelemetryConfig, TelemetryGuard,
-    TraceExporter, build, init,
+    TraceExporter, build, build_with_log_writer, init,
 };
 pub use layer::{OtelLayer, OtelLayerBuilder, Transport, UserIdFn};
 #[cfg(feature = "pipeline")]

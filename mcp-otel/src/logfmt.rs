@@ -63,11 +63,14 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
+        let dispatch = self.dispatch.get().and_then(WeakDispatch::upgrade);
+        // The fmt layer may not see spans at all (its filter can leave them to the other
+        // layers); the dispatcher's current span is the event's context then.
         let span_id = event
             .parent()
             .cloned()
-            .or_else(|| ctx.lookup_current().map(|span| span.id()));
-        let dispatch = self.dispatch.get().and_then(WeakDispatch::upgrade);
+            .or_else(|| ctx.lookup_current().map(|span| span.id()))
+            .or_else(|| dispatch.as_ref()?.current_span().id().cloned());
         if let (Some(id), Some(dispatch)) = (span_id, dispatch)
             && let Some(cx) = tracing_opentelemetry::get_otel_context(&id, &dispatch)
         {

@@ -28,6 +28,7 @@ pub const DEVELOPMENT_LOG_FILTER: &str = "info,mcp_cache=debug,mcp_authz=debug,m
 /// | sampler | `always_on` (every trace) | `parentbased_traceidratio` 0.1 | `parentbased_always_on` |
 /// | exported spans | `info,mcp_cache=debug,mcp_authz=debug` | `info` | `info` |
 /// | span details (source location, thread, busy/idle time) | on | off | off |
+/// | span names and fields in log lines | on | off | off |
 /// | log lines | `info` + debug for `mcp_cache`, `mcp_authz`, `mcp_otel` | `info` | `info` |
 /// | batch delay | 500 ms | 5 s | 5 s |
 /// | span queue | 2048, dropped when full | 2048, dropped when full | 2048 |
@@ -93,6 +94,7 @@ impl Profile {
                 config.sampler = SamplerConfig::AlwaysOn;
                 DEVELOPMENT_SPAN_FILTER.clone_into(&mut config.span_filter);
                 config.span_details = true;
+                config.log_span_fields = true;
                 DEVELOPMENT_LOG_FILTER.clone_into(&mut config.log_filter);
                 config.scheduled_delay = Duration::from_millis(500);
             }
@@ -102,6 +104,7 @@ impl Profile {
                 config.sampler = SamplerConfig::ParentBasedTraceIdRatio(PRODUCTION_SAMPLING_RATIO);
                 "info".clone_into(&mut config.span_filter);
                 config.span_details = false;
+                config.log_span_fields = false;
                 "info".clone_into(&mut config.log_filter);
                 config.scheduled_delay = Duration::from_secs(5);
             }

@@ -123,3 +123,66 @@ async fn library_spans_nest_and_log_lines_carry_ids() {
         "{debug}"
     );
 }
+
+/// One `nested` call through the whole pipeline (`build_with_log_writer`, console export) with
+/// `log_span_fields`; the log lines written.
+async fn pipeline_logs(log_span_fields: bool) -> String {
+    let logs = Buffer::default();
+    let mut config = mcp_otel::TelemetryConfig::new("log-fields-test");
+    config.traces = mcp_otel::TraceExporter::Console;
+    config.sampler = mcp_otel::SamplerConfig::AlwaysOn;
+    config.metrics = false;
+    config.log_ansi = false;
+    config.log_span_fields = log_span_fields;
+    let (guard, dispatch) =
+        mcp_otel::build_with_log_writer(&config, logs.clone()).expect("pipeline");
+    {
+        let _default = tracing::dispatcher::set_default(&dispatch);
+        tracing::callsite::rebuild_interest_cache();
+        let session = common::Session::start(&guard.layer().without_metrics().build()).await;
+        session
+            .client
+            .call_tool(call("nested", json!({})))
+            .await
+            .expect("nested");
+        session.close().await;
+    }
+    guard.shutdown();
+    String::from_utf8(logs.0.lock().expect("logs").clone()).expect("utf-8 logs")
+}
+
+/// `trace_id=<32 hex> span_id=<16 hex> ` at the start of `line`.
+fn starts_with_ids(line: &str) -> bool {
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut words = line.split(' ');
+    let trace = words.next().and_then(|w| w.strip_prefix("trace_id="));
+    let span = words.next().and_then(|w| w.strip_prefix("span_id="));
+    trace.is_some_and(|t| hex(t, 32)) && span.is_some_and(|s| hex(s, 16))
+}
+
+#[tokio::test]
+async fn pipeline_log_lines_format_spans_only_when_asked() {
+    // A second dispatcher, so that tracing asks each one instead of caching the first answer.
+    let _other = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+
+    // By default the line points to its span by id and does not repeat the span's fields.
+    let lean = pipeline_logs(false).await;
+    let line = lean
+        .lines()
+        .find(|l| l.contains("served from cache"))
+        .unwrap_or_else(|| panic!("no log line in {lean}"));
+    assert!(starts_with_ids(line), "{line}");
+    assert!(
+        !line.contains("cache.read") && !line.contains("tools/call"),
+        "{line}"
+    );
+
+    // Asked for, the line also names its spans with their fields.
+    let full = pipeline_logs(true).await;
+    let line = full
+        .lines()
+        .find(|l| l.contains("served from cache"))
+        .unwrap_or_else(|| panic!("no log line in {full}"));
+    assert!(starts_with_ids(line), "{line}");
+    assert!(line.contains("cache.read{cache.hit=true"), "{line}");
+}

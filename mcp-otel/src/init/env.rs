@@ -93,6 +93,7 @@ impl TelemetryConfig {
     /// | `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_SCHEDULE_DELAY` | `max_queue_size`, `scheduled_delay` |
     /// | `OTEL_EXPORTER_OTLP_TIMEOUT` | `export_timeout` |
     /// | `MCP_LOG_LEVEL` | `log_filter` |
+    /// | `MCP_LOG_SPAN_FIELDS` (`true`, `false`) | `log_span_fields` |
     /// | `MCP_OTEL_SPAN_FILTER` | `span_filter` |
     /// | `MCP_OTEL_SPAN_DETAILS` (`true`, `false`) | `span_details` |
     /// | `MCP_LOG_ANSI` (`true`, `false`), else `NO_COLOR` (any value: off) | `log_ansi` |
@@ -226,6 +227,9 @@ impl TelemetryConfig {
         }
         if let Some(v) = get("MCP_LOG_LEVEL") {
             v.trim().clone_into(&mut self.log_filter);
+        }
+        if let Some(v) = get("MCP_LOG_SPAN_FIELDS") {
+            self.log_span_fields = parse_bool("MCP_LOG_SPAN_FIELDS", &v)?;
         }
         if let Some(v) = get("MCP_OTEL_SPAN_FILTER") {
             v.trim().clone_into(&mut self.span_filter);

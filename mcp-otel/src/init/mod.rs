@@ -16,4 +16,4 @@ mod subscriber;
 pub use config::{OtlpProtocol, SamplerConfig, TelemetryConfig, TraceExporter};
 pub use error::InitError;
 pub use guard::{ExportStats, TelemetryGuard};
-pub use subscriber::{build, init};
+pub use subscriber::{build, build_with_log_writer, init};
