@@ -11,9 +11,15 @@ use crate::init::{SamplerConfig, TelemetryConfig, TraceExporter};
 /// otherwise: one trace in ten, following the caller's decision when it sent one.
 pub const PRODUCTION_SAMPLING_RATIO: f64 = 0.1;
 
-/// The span filter of [`Profile::Development`]: the request spans plus the debug-level spans of
-/// the cache and authorization crates.
-pub const DEVELOPMENT_SPAN_FILTER: &str = "info,mcp_cache=debug,mcp_authz=debug";
+/// The span filter without a profile and of [`Profile::Production`]: info-level spans (the
+/// request spans and the spans of libraries such as mcp-cache and mcp-authz), without rmcp's own
+/// spans. Those (`serve_inner`, `streamable_http_session`) last a whole session, are each a
+/// trace of their own, and are entered on every poll of every request of the session.
+pub const DEFAULT_SPAN_FILTER: &str = "info,rmcp=off";
+
+/// The span filter of [`Profile::Development`]: [`DEFAULT_SPAN_FILTER`] plus the debug-level
+/// spans of the cache and authorization crates.
+pub const DEVELOPMENT_SPAN_FILTER: &str = "info,rmcp=off,mcp_cache=debug,mcp_authz=debug";
 
 /// The log filter of [`Profile::Development`].
 pub const DEVELOPMENT_LOG_FILTER: &str = "info,mcp_cache=debug,mcp_authz=debug,mcp_otel=debug";
@@ -26,7 +32,7 @@ pub const DEVELOPMENT_LOG_FILTER: &str = "info,mcp_cache=debug,mcp_authz=debug,m
 /// | traces | `console`, or OTLP when an endpoint is set (a local Phoenix) | OTLP | OTLP |
 /// | input/output capture | on, default redaction list, 4096 bytes | off | off |
 /// | sampler | `always_on` (every trace) | `parentbased_traceidratio` 0.1 | `parentbased_always_on` |
-/// | exported spans | `info,mcp_cache=debug,mcp_authz=debug` | `info` | `info` |
+/// | exported spans | `info,rmcp=off,mcp_cache=debug,mcp_authz=debug` | `info,rmcp=off` | `info,rmcp=off` |
 /// | span details (source location, thread, busy/idle time) | on | off | off |
 /// | span names and fields in log lines | on | off | off |
 /// | log lines | `info` + debug for `mcp_cache`, `mcp_authz`, `mcp_otel` | `info` | `info` |
@@ -102,7 +108,7 @@ impl Profile {
                 config.traces = TraceExporter::Otlp;
                 config.capture = CaptureConfig::default();
                 config.sampler = SamplerConfig::ParentBasedTraceIdRatio(PRODUCTION_SAMPLING_RATIO);
-                "info".clone_into(&mut config.span_filter);
+                DEFAULT_SPAN_FILTER.clone_into(&mut config.span_filter);
                 config.span_details = false;
                 config.log_span_fields = false;
                 "info".clone_into(&mut config.log_filter);

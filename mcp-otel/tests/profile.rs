@@ -29,7 +29,10 @@ fn development_shows_everything() {
         "with the default redaction list"
     );
     assert_eq!(config.sampler, SamplerConfig::AlwaysOn);
-    assert_eq!(config.span_filter, "info,mcp_cache=debug,mcp_authz=debug");
+    assert_eq!(
+        config.span_filter,
+        "info,rmcp=off,mcp_cache=debug,mcp_authz=debug"
+    );
     assert!(
         config.span_details,
         "source locations, threads and timings on spans"
@@ -69,7 +72,7 @@ fn production_is_quiet_and_sampled() {
         config.sampler,
         SamplerConfig::ParentBasedTraceIdRatio(mcp_otel::profile::PRODUCTION_SAMPLING_RATIO)
     );
-    assert_eq!(config.span_filter, "info");
+    assert_eq!(config.span_filter, "info,rmcp=off");
     assert!(!config.span_details);
     assert_eq!(config.log_filter, "info");
     assert_eq!(config.max_queue_size, 2048);

@@ -1,5 +1,6 @@
-//! What the collector receives per span: by default only the span's own attributes; with
-//! `span_details` also where it was opened, on which thread, and its busy and idle time. The
+//! What the collector receives per span: by default only the span's own attributes, and no
+//! rmcp session span; with `span_details` also where it was opened, on which thread, and its
+//! busy and idle time. The
 //! spans go through the whole pipeline (`mcp_otel::build`, OTLP over HTTP/protobuf) to a
 //! collector on loopback that decodes each export.
 
@@ -113,6 +114,10 @@ async fn spans_carry_details_only_when_asked() {
             "{name}: {keys:?}"
         );
     }
+    assert!(
+        !lean.contains_key("serve_inner"),
+        "rmcp's session span is not exported by default: {lean:?}"
+    );
     let request = &lean["tools/call nested"];
     assert!(
         request.iter().any(|k| k == "gen_ai.tool.name"),

@@ -147,8 +147,9 @@ pub struct TelemetryConfig {
     /// `info,mcp_cache=debug`). Default `info`.
     pub log_filter: String,
     /// Which `tracing` spans become OpenTelemetry spans, in `EnvFilter` syntax, independent of
-    /// the log filter. Default `info` (the request spans and library spans such as
-    /// `cache.read`, `auth.check_scope`).
+    /// the log filter. Default [`DEFAULT_SPAN_FILTER`](crate::profile::DEFAULT_SPAN_FILTER),
+    /// `info,rmcp=off`: the request spans and library spans such as `cache.read` and
+    /// `auth.check_scope`, not rmcp's session-long spans (`info` brings those back).
     pub span_filter: String,
     /// Add to every exported span where it was opened (`code.file.path`, `code.module.name`,
     /// `code.line.number`, the `tracing` `target`), the thread (`thread.id`, `thread.name`) and
@@ -204,7 +205,7 @@ impl TelemetryConfig {
             scheduled_delay: Duration::from_secs(5),
             export_timeout: Duration::from_secs(10),
             log_filter: "info".to_owned(),
-            span_filter: "info".to_owned(),
+            span_filter: crate::profile::DEFAULT_SPAN_FILTER.to_owned(),
             span_details: false,
             log_span_fields: false,
             log_to_stderr: true,
