@@ -15,6 +15,22 @@ use mcp_patterns_test_support::capture::Capture;
 use tracing_subscriber::Registry;
 use tracing_subscriber::layer::SubscriberExt;
 
+/// The spans and events `run` records at `level` and above, with a subscriber of its own.
+async fn captured(
+    level: tracing_subscriber::filter::LevelFilter,
+    run: impl std::future::Future<Output = ()>,
+) -> Capture {
+    use tracing_subscriber::Layer as _;
+
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(
+        Registry::default().with(capture.clone().with_filter(level)),
+    );
+    tracing::callsite::rebuild_interest_cache();
+    run.await;
+    capture
+}
+
 /// Lists `tools/list` as alice (who may not see `reset_firewall`) under `subscriber`.
 async fn list_tools_as_alice() {
     let handler = AuthzHandler::builder(common::TestServer::new())
@@ -29,18 +45,10 @@ async fn list_tools_as_alice() {
 
 #[tokio::test]
 async fn hidden_targets_are_named_at_debug_level_only() {
-    use tracing_subscriber::Layer as _;
     use tracing_subscriber::filter::LevelFilter;
 
     // Development verbosity: a debug-level `auth.filter` span names what was hidden.
-    let debug = Capture::default();
-    {
-        let _guard = tracing::subscriber::set_default(
-            Registry::default().with(debug.clone().with_filter(LevelFilter::DEBUG)),
-        );
-        tracing::callsite::rebuild_interest_cache();
-        list_tools_as_alice().await;
-    }
+    let debug = captured(LevelFilter::DEBUG, list_tools_as_alice()).await;
     let filters = debug.spans_named("auth.filter");
     assert_eq!(filters.len(), 1, "{filters:?}");
     assert_eq!(filters[0]["enduser.id"], "alice");
@@ -51,14 +59,7 @@ async fn hidden_targets_are_named_at_debug_level_only() {
     );
 
     // Production verbosity (info): only the count, in `auth.check_scope`.
-    let info = Capture::default();
-    {
-        let _guard = tracing::subscriber::set_default(
-            Registry::default().with(info.clone().with_filter(LevelFilter::INFO)),
-        );
-        tracing::callsite::rebuild_interest_cache();
-        list_tools_as_alice().await;
-    }
+    let info = captured(LevelFilter::INFO, list_tools_as_alice()).await;
     assert!(info.spans_named("auth.filter").is_empty());
     assert!(
         info.spans_named("auth.check_scope")
@@ -121,19 +122,11 @@ fn field<'a>(span: &'a std::collections::HashMap<String, String>, name: &str) ->
 
 #[tokio::test]
 async fn the_http_layer_records_admissions_at_debug_and_refusals_at_info() {
-    use tracing_subscriber::Layer as _;
     use tracing_subscriber::filter::LevelFilter;
 
     // Info (the default span filter): only the first verification of each token and the
     // refusals; the requests alice repeats leave no span outside their own trace.
-    let info = Capture::default();
-    {
-        let _guard = tracing::subscriber::set_default(
-            Registry::default().with(info.clone().with_filter(LevelFilter::INFO)),
-        );
-        tracing::callsite::rebuild_interest_cache();
-        admitted_and_refused_requests().await;
-    }
+    let info = captured(LevelFilter::INFO, admitted_and_refused_requests()).await;
     let verified = info.spans_named("auth.verify_token");
     let cached: Vec<_> = verified
         .iter()
@@ -158,14 +151,7 @@ async fn the_http_layer_records_admissions_at_debug_and_refusals_at_info() {
     assert_eq!(field(&checks[1], "enduser.id"), "bob");
 
     // Debug (the development profile's filter for mcp_authz): every admission too.
-    let debug = Capture::default();
-    {
-        let _guard = tracing::subscriber::set_default(
-            Registry::default().with(debug.clone().with_filter(LevelFilter::DEBUG)),
-        );
-        tracing::callsite::rebuild_interest_cache();
-        admitted_and_refused_requests().await;
-    }
+    let debug = captured(LevelFilter::DEBUG, admitted_and_refused_requests()).await;
     let hits: Vec<_> = debug
         .spans_named("auth.verify_token")
         .into_iter()

@@ -11,11 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use common::{Session, call};
 use mcp_otel::{SamplerConfig, TelemetryConfig, TraceExporter};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
-use serde_json::json;
 
 /// Every span received, by name: its attribute keys.
 type Received = Arc<Mutex<BTreeMap<String, Vec<String>>>>;
@@ -64,17 +62,7 @@ async fn export_one_call(span_details: bool) -> BTreeMap<String, Vec<String>> {
     config.log_to_stderr = false;
     config.span_details = span_details;
     let (guard, dispatch) = mcp_otel::build(&config).expect("pipeline");
-    {
-        let _default = tracing::dispatcher::set_default(&dispatch);
-        tracing::callsite::rebuild_interest_cache();
-        let session = Session::start(&guard.layer().without_metrics().build()).await;
-        session
-            .client
-            .call_tool(call("nested", json!({})))
-            .await
-            .expect("nested");
-        session.close().await;
-    }
+    common::nested_call_through(&guard, &dispatch).await;
     // The batch exporter runs on its own thread and posts to the collector on this runtime.
     tokio::task::spawn_blocking(move || guard.shutdown())
         .await

@@ -136,19 +136,16 @@ async fn pipeline_logs(log_span_fields: bool) -> String {
     config.log_span_fields = log_span_fields;
     let (guard, dispatch) =
         mcp_otel::build_with_log_writer(&config, logs.clone()).expect("pipeline");
-    {
-        let _default = tracing::dispatcher::set_default(&dispatch);
-        tracing::callsite::rebuild_interest_cache();
-        let session = common::Session::start(&guard.layer().without_metrics().build()).await;
-        session
-            .client
-            .call_tool(call("nested", json!({})))
-            .await
-            .expect("nested");
-        session.close().await;
-    }
+    common::nested_call_through(&guard, &dispatch).await;
     guard.shutdown();
     String::from_utf8(logs.0.lock().expect("logs").clone()).expect("utf-8 logs")
+}
+
+/// The log line of the `nested` tool's cache read.
+fn served_from_cache(logs: &str) -> &str {
+    logs.lines()
+        .find(|l| l.contains("served from cache"))
+        .unwrap_or_else(|| panic!("no log line in {logs}"))
 }
 
 /// `trace_id=<32 hex> span_id=<16 hex> ` at the start of `line`.
@@ -167,10 +164,7 @@ async fn pipeline_log_lines_format_spans_only_when_asked() {
 
     // By default the line points to its span by id and does not repeat the span's fields.
     let lean = pipeline_logs(false).await;
-    let line = lean
-        .lines()
-        .find(|l| l.contains("served from cache"))
-        .unwrap_or_else(|| panic!("no log line in {lean}"));
+    let line = served_from_cache(&lean);
     assert!(starts_with_ids(line), "{line}");
     assert!(
         !line.contains("cache.read") && !line.contains("tools/call"),
@@ -179,10 +173,7 @@ async fn pipeline_log_lines_format_spans_only_when_asked() {
 
     // Asked for, the line also names its spans with their fields.
     let full = pipeline_logs(true).await;
-    let line = full
-        .lines()
-        .find(|l| l.contains("served from cache"))
-        .unwrap_or_else(|| panic!("no log line in {full}"));
+    let line = served_from_cache(&full);
     assert!(starts_with_ids(line), "{line}");
     assert!(line.contains("cache.read{cache.hit=true"), "{line}");
 }

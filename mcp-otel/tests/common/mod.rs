@@ -349,3 +349,18 @@ pub fn call(name: &'static str, args: Json_) -> CallToolRequestParams {
     };
     CallToolRequestParams::new(name).with_arguments(map)
 }
+
+/// One `nested` call (a request span with a `cache.read` and an `auth.check_scope` inside) in a
+/// session served through `guard`'s layer, with `dispatch` as this thread's subscriber.
+#[cfg(feature = "pipeline")]
+pub async fn nested_call_through(guard: &mcp_otel::TelemetryGuard, dispatch: &tracing::Dispatch) {
+    let _default = tracing::dispatcher::set_default(dispatch);
+    tracing::callsite::rebuild_interest_cache();
+    let session = Session::start(&guard.layer().without_metrics().build()).await;
+    session
+        .client
+        .call_tool(call("nested", serde_json::json!({})))
+        .await
+        .expect("nested");
+    session.close().await;
+}
