@@ -49,7 +49,7 @@ def main() -> None:
             med = [r["throughput"]["median"] for r in rows]
             low = [r["throughput"]["median"] - r["throughput"]["min"] for r in rows]
             high = [r["throughput"]["max"] - r["throughput"]["median"] for r in rows]
-            label = server_label if server == "ceiling" else f"{server_label}, {mode_label}"
+            label = f"{server_label}, {mode_label}"
             ax.errorbar(
                 x, med, yerr=[low, high], fmt=style, color=color, capsize=3, label=label
             )
