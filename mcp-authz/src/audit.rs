@@ -68,54 +68,32 @@ pub(crate) fn record_verify(span: &Span, result: &Result<Principal, AuthError>) 
 }
 
 macro_rules! check_span {
-    ($level:expr, $method:expr, $target:expr) => {
+    ($level:expr, $principal:expr, $method:expr, $target:expr) => {{
+        let principal: Option<&Principal> = $principal;
+        let method: &str = $method;
+        let target: &str = $target;
+        // The values are computed only when a subscriber wants the span, and handed to it in
+        // one call.
         tracing::span!(
             $level,
             "auth.check_scope",
-            enduser.id = Empty,
-            enduser.scope = Empty,
-            mcp.method.name = $method,
-            auth.target = $target,
-            gen_ai.tool.name = Empty,
+            enduser.id = principal.map(|p| p.subject.as_str()),
+            enduser.scope = principal.map(Principal::scope_string),
+            mcp.method.name = method,
+            auth.target = target,
+            gen_ai.tool.name = (method == "tools/call" || method == "tools/list").then_some(target),
             auth.decision = Empty,
             auth.reason = Empty,
         )
-    };
+    }};
 }
 
-/// The `INFO` `auth.check_scope` span for one decision about `target` (a tool name, resource
-/// URI, or `""` with the method `"http"` for the global scopes).
 pub(crate) fn check_span(principal: Option<&Principal>, method: &str, target: &str) -> Span {
-    with_principal(
-        check_span!(Level::INFO, method, target),
-        principal,
-        method,
-        target,
-    )
+    check_span!(Level::INFO, principal, method, target)
 }
 
-/// The `DEBUG` `auth.check_scope` span of a request let in by the global scope check.
 pub(crate) fn admitted_span(principal: &Principal) -> Span {
-    with_principal(
-        check_span!(Level::DEBUG, "http", ""),
-        Some(principal),
-        "http",
-        "",
-    )
-}
-
-fn with_principal(span: Span, principal: Option<&Principal>, method: &str, target: &str) -> Span {
-    if span.is_disabled() {
-        return span;
-    }
-    if method == "tools/call" || method == "tools/list" {
-        span.record("gen_ai.tool.name", target);
-    }
-    if let Some(principal) = principal {
-        span.record("enduser.id", principal.subject.as_str());
-        span.record("enduser.scope", principal.scope_string());
-    }
-    span
+    check_span!(Level::DEBUG, Some(principal), "http", "")
 }
 
 pub(crate) fn record_check(span: &Span, allowed: bool, reason: &str) {

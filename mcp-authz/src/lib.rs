@@ -50,7 +50,7 @@ pub use policy::{
     AccessRequest, Action, AllOf, Decision, DefaultDecision, FnPolicy, Policy, Requirement, Rule,
     StaticPolicy, TargetKind,
 };
-pub use principal::Principal;
+pub use principal::{Principal, PrincipalFields};
 pub use session::{
     OwnedSessions, OwnerStoreError, SESSION_HEADER, SessionLimits, SessionOwner, SessionOwnerStore,
     SessionOwnershipLayer,

@@ -1,6 +1,9 @@
 //! The verified caller.
 
 use std::collections::BTreeSet;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::entitlements::Entitlements;
@@ -9,13 +12,35 @@ use crate::entitlements::Entitlements;
 /// token.
 ///
 /// A principal is resolved once per token: the verifiers build it, [`CachedVerifier`] keeps it
-/// until the token's `exp`, and the HTTP layer hands a clone to every request through
+/// until the token's `exp`, and the HTTP layer hands it to every request through
 /// `http::Request` extensions. It never contains the token itself.
 ///
+/// Its fields ([`PrincipalFields`]) are shared: cloning a principal, which every request does
+/// several times (the HTTP layer, rmcp's request context, the authorization layer, the tool),
+/// copies a pointer, not the claims and entitlements. Reading a field goes through
+/// [`Deref`]; changing one (`principal.issuer = …`) copies the fields first if another clone
+/// shares them, so a clone never sees another's changes.
+///
+/// ```
+/// use mcp_authz::Principal;
+///
+/// let alice = Principal::new("alice").with_scopes(["mcp:access"]);
+/// let mut changed = alice.clone();
+/// changed.issuer = Some("https://idp.example".into());
+/// assert_eq!(alice.subject, "alice");
+/// assert_eq!(alice.issuer, None);
+/// assert_eq!(changed.issuer.as_deref(), Some("https://idp.example"));
+/// assert!(changed.has_scope("mcp:access"));
+/// ```
+///
 /// [`CachedVerifier`]: crate::CachedVerifier
+#[derive(Clone, PartialEq)]
+pub struct Principal(Arc<PrincipalFields>);
+
+/// The fields of a [`Principal`], read and written through it.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct Principal {
+pub struct PrincipalFields {
     /// The subject (`sub`); for client-credentials tokens without a subject, the client id.
     pub subject: String,
     /// The OAuth client the token was issued to (`client_id` / `azp`), if known.
@@ -34,10 +59,40 @@ pub struct Principal {
     pub claims: serde_json::Value,
 }
 
+impl Deref for Principal {
+    type Target = PrincipalFields;
+
+    fn deref(&self) -> &PrincipalFields {
+        &self.0
+    }
+}
+
+impl DerefMut for Principal {
+    /// The fields, copied first if another clone of this principal shares them.
+    fn deref_mut(&mut self) -> &mut PrincipalFields {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fields = &*self.0;
+        f.debug_struct("Principal")
+            .field("subject", &fields.subject)
+            .field("client_id", &fields.client_id)
+            .field("expires_at", &fields.expires_at)
+            .field("issuer", &fields.issuer)
+            .field("audience", &fields.audience)
+            .field("entitlements", &fields.entitlements)
+            .field("claims", &fields.claims)
+            .finish()
+    }
+}
+
 impl Principal {
     /// A principal with only a subject.
     pub fn new(subject: impl Into<String>) -> Self {
-        Self {
+        Self(Arc::new(PrincipalFields {
             subject: subject.into(),
             client_id: None,
             expires_at: None,
@@ -45,7 +100,17 @@ impl Principal {
             audience: Vec::new(),
             entitlements: Entitlements::default(),
             claims: serde_json::Value::Null,
-        }
+        }))
+    }
+
+    /// The fields, moved out when no other clone shares them, copied otherwise.
+    pub fn into_fields(self) -> PrincipalFields {
+        Arc::unwrap_or_clone(self.0)
+    }
+
+    /// Whether `self` and `other` share their fields (one is an unchanged clone of the other).
+    pub fn shares_fields_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// Adds scopes.
@@ -170,5 +235,22 @@ mod tests {
         assert!(p.entitlements.allows("app-alpha", "read"));
         assert!(!p.is_expired_at(now));
         assert!(p.is_expired_at(now + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn clones_share_fields_until_one_changes() {
+        let p = Principal::new("alice").with_scopes(["a"]);
+        let mut q = p.clone();
+        assert!(q.shares_fields_with(&p));
+        q.entitlements.scopes.insert("b".into());
+        assert!(!q.shares_fields_with(&p));
+        assert!(!p.has_scope("b"));
+        assert!(q.has_scope("a") && q.has_scope("b"));
+        assert_ne!(p, q);
+        let debug = format!("{p:?}");
+        assert!(
+            debug.starts_with("Principal {") && debug.contains("\"alice\""),
+            "{debug}"
+        );
     }
 }

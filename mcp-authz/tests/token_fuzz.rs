@@ -481,7 +481,7 @@ proptest! {
         // The genuine key still works from the same document.
         let genuine = sign(TRUSTED_PRIVATE, &header(KID), &claims("alice"));
         prop_assert_eq!(
-            fixture.runtime.block_on(verifier.verify(&genuine)).map(|p| p.subject).ok(),
+            fixture.runtime.block_on(verifier.verify(&genuine)).map(|p| p.subject.clone()).ok(),
             Some("alice".to_owned())
         );
     }

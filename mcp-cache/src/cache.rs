@@ -458,29 +458,16 @@ pub(crate) fn fresh_for<T>(inner: &Inner<T>, meta: &crate::SnapshotMeta) -> std:
     }
 }
 
-/// Creates the `cache.read` span (attribute names as mcp-otel's conventions document). Spans are disabled cheaply when no
-/// subscriber wants them.
+/// Creates the `cache.read` span (attribute names as mcp-otel's conventions document). Its
+/// values are given when it is created, in one call to the subscriber, and computed only when a
+/// subscriber wants the span.
 fn read_span<T>(name: &str, snapshot: Option<&Snapshot<T>>, hit: Option<bool>) -> tracing::Span {
-    let span = tracing::info_span!(
+    tracing::info_span!(
         "cache.read",
         cache.name = name,
-        cache.hit = tracing::field::Empty,
-        cache.age_seconds = tracing::field::Empty,
-        cache.generation = tracing::field::Empty,
-        cache.stale = tracing::field::Empty,
-    );
-    if !span.is_disabled() {
-        match snapshot {
-            Some(snapshot) => {
-                span.record("cache.hit", hit.unwrap_or(true));
-                span.record("cache.age_seconds", snapshot.meta().age().as_secs_f64());
-                span.record("cache.generation", snapshot.generation());
-                span.record("cache.stale", snapshot.is_stale());
-            }
-            None => {
-                span.record("cache.hit", false);
-            }
-        }
-    }
-    span
+        cache.hit = snapshot.is_some() && hit.unwrap_or(true),
+        cache.age_seconds = snapshot.map(|s| s.meta().age().as_secs_f64()),
+        cache.generation = snapshot.map(Snapshot::generation),
+        cache.stale = snapshot.map(Snapshot::is_stale),
+    )
 }

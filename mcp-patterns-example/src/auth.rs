@@ -248,6 +248,15 @@ impl Caller {
     /// `"../admin": ["read"]`, or the wildcard `"*"`) are dropped: they would otherwise become
     /// paths of downstream requests in the session scope, or grant every application.
     pub fn from_principal(principal: &Principal) -> Self {
+        let all_valid = principal
+            .entitlements
+            .resources
+            .keys()
+            .all(|app| crate::model::validate_app_name(app).is_ok());
+        if all_valid {
+            // Shares the principal's fields: nothing to copy.
+            return Self::of(principal.clone());
+        }
         let mut kept = principal.clone();
         kept.entitlements.resources.retain(|app, _| {
             let valid = crate::model::validate_app_name(app).is_ok();
@@ -326,6 +335,8 @@ mod tests {
         assert!(caller.allows("app-alpha", "read"));
         assert!(!caller.allows("app-beta", "read"));
         assert!(!caller.admin);
+        // Valid keys only: the caller shares the verified principal instead of copying it.
+        assert!(caller.principal().shares_fields_with(&principal));
     }
 
     #[test]
@@ -339,5 +350,8 @@ mod tests {
             panic!("apps")
         };
         assert_eq!(apps.keys().collect::<Vec<_>>(), ["app-alpha"]);
+        // The principal the token gave is left as it was.
+        assert_eq!(principal.entitlements.resources.len(), 3);
+        assert!(!caller.principal().shares_fields_with(&principal));
     }
 }
