@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use opentelemetry::{KeyValue, StringValue};
 use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{KeyValue, StringValue};
 use rmcp::ErrorData as McpError;
 use rmcp::model::Tool;
 use rmcp::service::{RequestContext, RoleServer};
@@ -56,11 +56,17 @@ impl Operation {
         target: Target<'_>,
         context: &RequestContext<RoleServer>,
     ) -> Self {
+        // The name is computed only when a subscriber wants the span.
+        let name = || match target {
+            Target::Tool(name) | Target::Prompt(name) => span_name(method, Some(name)),
+            Target::Resource(uri) if shared.resource_uri_in_name => span_name(method, Some(uri)),
+            Target::Resource(_) | Target::None => method.to_owned(),
+        };
         let span = tracing::info_span!(
             target: "mcp_otel",
             parent: None,
             "mcp.server.request",
-            otel.name = tracing::field::Empty,
+            otel.name = name().as_str(),
             otel.kind = "server",
             mcp.method.name = method,
         );
@@ -79,16 +85,6 @@ impl Operation {
                 duration_metric: true,
                 http: over_http,
             };
-        }
-        if recording {
-            let name = match target {
-                Target::Tool(name) | Target::Prompt(name) => span_name(method, Some(name)),
-                Target::Resource(uri) if shared.resource_uri_in_name => {
-                    span_name(method, Some(uri))
-                }
-                Target::Resource(_) | Target::None => method.to_owned(),
-            };
-            span.record("otel.name", name.as_str());
         }
         if recording && propagation::has_trace_context(&context.meta) {
             let parent = propagation::extract(&context.meta);
@@ -428,7 +424,8 @@ mod tests {
     use super::*;
 
     fn tool(description: &str) -> Tool {
-        let schema = serde_json::json!({"type": "object", "properties": {"app": {"type": "string"}}});
+        let schema =
+            serde_json::json!({"type": "object", "properties": {"app": {"type": "string"}}});
         let serde_json::Value::Object(schema) = schema else {
             unreachable!()
         };
