@@ -381,10 +381,10 @@ impl ToolDescriptions {
     /// `tool`'s description and schema text.
     fn of(&self, tool: &Tool) -> (Option<StringValue>, Option<StringValue>) {
         let pair = |r: &RenderedTool| (r.description.clone(), r.schema_text.clone());
-        if let Ok(rendered) = self.rendered.read() {
-            if let Some(r) = rendered.get(tool.name.as_ref()).filter(|r| r.renders(tool)) {
-                return pair(r);
-            }
+        if let Ok(rendered) = self.rendered.read()
+            && let Some(r) = rendered.get(tool.name.as_ref()).filter(|r| r.renders(tool))
+        {
+            return pair(r);
         }
         let r = RenderedTool {
             schema: Arc::clone(&tool.input_schema),
