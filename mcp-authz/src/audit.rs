@@ -88,10 +88,13 @@ macro_rules! check_span {
     }};
 }
 
+/// The `INFO` `auth.check_scope` span for one decision about `target` (a tool name, resource
+/// URI, or `""` with the method `"http"` for the global scopes).
 pub(crate) fn check_span(principal: Option<&Principal>, method: &str, target: &str) -> Span {
     check_span!(Level::INFO, principal, method, target)
 }
 
+/// The `DEBUG` `auth.check_scope` span of a request let in by the global scope check.
 pub(crate) fn admitted_span(principal: &Principal) -> Span {
     check_span!(Level::DEBUG, Some(principal), "http", "")
 }
