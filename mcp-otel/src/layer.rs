@@ -37,8 +37,6 @@ pub(crate) struct Shared {
     pub(crate) caller_errors_are_errors: bool,
     pub(crate) metrics: Option<ServerMetrics>,
     pub(crate) user_id: Option<Arc<UserIdFn>>,
-    /// Each tool's description and parameter schema as span attribute values, rendered once.
-    pub(crate) tool_descriptions: crate::operation::ToolDescriptions,
 }
 
 /// Builds [`OtelHandler`]s that share one configuration and one set of metric instruments.
@@ -267,7 +265,6 @@ impl OtelLayerBuilder {
                 caller_errors_are_errors: self.caller_errors_are_errors,
                 metrics: meter.as_ref().map(ServerMetrics::new),
                 user_id: self.user_id,
-                tool_descriptions: crate::operation::ToolDescriptions::default(),
             }),
             sessions: !self.stateless,
         }

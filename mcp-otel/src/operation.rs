@@ -1,11 +1,10 @@
 //! One traced MCP request: its SERVER span, its attributes and its duration measurement.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use opentelemetry::KeyValue;
 use opentelemetry::trace::{Status, TraceContextExt};
-use opentelemetry::{KeyValue, StringValue};
 use rmcp::ErrorData as McpError;
 use rmcp::model::Tool;
 use rmcp::service::{RequestContext, RoleServer};
@@ -236,11 +235,12 @@ impl Operation {
         let Some(tool) = tool.filter(|_| self.recording) else {
             return;
         };
-        let (description, schema) = self.shared.tool_descriptions.of(&tool);
-        if let Some(description) = description {
-            self.span.set_attribute(oi::TOOL_DESCRIPTION, description);
+        if let Some(description) = tool.description {
+            self.span
+                .set_attribute(oi::TOOL_DESCRIPTION, description.into_owned());
         }
-        if let Some(schema) = schema {
+        // A JSON object of strings and values always serializes.
+        if let Ok(schema) = serde_json::to_string(&*tool.input_schema) {
             self.span.set_attribute(oi::TOOL_PARAMETERS, schema);
         }
     }
@@ -351,63 +351,6 @@ impl Operation {
     }
 }
 
-/// The description and parameter schema of each tool as attribute values, rendered once per
-/// tool and shared by every span of it. An entry is reused only while the tool still has the
-/// same schema object and description (a tool replaced at run time is rendered again), and the
-/// map is emptied when it grows past [`ToolDescriptions::MAX`] entries, so a server whose tools
-/// change all the time does not grow it without bound.
-#[derive(Default)]
-pub(crate) struct ToolDescriptions {
-    rendered: std::sync::RwLock<HashMap<String, RenderedTool>>,
-}
-
-struct RenderedTool {
-    /// The schema the text was rendered from, kept so its address identifies it.
-    schema: Arc<rmcp::model::JsonObject>,
-    description: Option<StringValue>,
-    schema_text: Option<StringValue>,
-}
-
-impl RenderedTool {
-    fn renders(&self, tool: &Tool) -> bool {
-        Arc::ptr_eq(&self.schema, &tool.input_schema)
-            && self.description.as_ref().map(StringValue::as_str) == tool.description.as_deref()
-    }
-}
-
-impl ToolDescriptions {
-    const MAX: usize = 1024;
-
-    /// `tool`'s description and schema text.
-    fn of(&self, tool: &Tool) -> (Option<StringValue>, Option<StringValue>) {
-        let pair = |r: &RenderedTool| (r.description.clone(), r.schema_text.clone());
-        if let Ok(rendered) = self.rendered.read()
-            && let Some(r) = rendered.get(tool.name.as_ref()).filter(|r| r.renders(tool))
-        {
-            return pair(r);
-        }
-        let r = RenderedTool {
-            schema: Arc::clone(&tool.input_schema),
-            description: tool
-                .description
-                .as_deref()
-                .map(|d| StringValue::from(Arc::<str>::from(d))),
-            // A JSON object of strings and values always serializes.
-            schema_text: serde_json::to_string(&*tool.input_schema)
-                .ok()
-                .map(|text| StringValue::from(Arc::<str>::from(text))),
-        };
-        let values = pair(&r);
-        if let Ok(mut rendered) = self.rendered.write() {
-            if rendered.len() >= Self::MAX {
-                rendered.clear();
-            }
-            rendered.insert(tool.name.to_string(), r);
-        }
-        values
-    }
-}
-
 fn http_version(version: http::Version) -> Option<&'static str> {
     match version {
         http::Version::HTTP_09 => Some("0.9"),
@@ -416,53 +359,5 @@ fn http_version(version: http::Version) -> Option<&'static str> {
         http::Version::HTTP_2 => Some("2"),
         http::Version::HTTP_3 => Some("3"),
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tool(description: &str) -> Tool {
-        let schema =
-            serde_json::json!({"type": "object", "properties": {"app": {"type": "string"}}});
-        let serde_json::Value::Object(schema) = schema else {
-            unreachable!()
-        };
-        Tool::new("get", description.to_owned(), Arc::new(schema))
-    }
-
-    #[test]
-    fn a_tool_is_rendered_once_and_again_when_it_changes() {
-        let descriptions = ToolDescriptions::default();
-        let get = tool("Gets one");
-        let (d1, s1) = descriptions.of(&get);
-        let (d2, s2) = descriptions.of(&get.clone());
-        let (d1, s1, d2, s2) = (d1.unwrap(), s1.unwrap(), d2.unwrap(), s2.unwrap());
-        assert_eq!(d1.as_str(), "Gets one");
-        assert_eq!(
-            serde_json::from_str::<serde_json::Value>(s1.as_str()).unwrap()["properties"]["app"]["type"],
-            "string"
-        );
-        // The second call shares the first call's text instead of rendering it again.
-        assert_eq!(s1.as_str().as_ptr(), s2.as_str().as_ptr());
-        assert_eq!(d1.as_str().as_ptr(), d2.as_str().as_ptr());
-
-        // Same name, another description or schema: rendered again.
-        let (d3, _) = descriptions.of(&tool("Gets one, now better"));
-        assert_eq!(d3.unwrap().as_str(), "Gets one, now better");
-        let (_, s4) = descriptions.of(&tool("Gets one, now better"));
-        assert_ne!(s4.unwrap().as_str().as_ptr(), s1.as_str().as_ptr());
-    }
-
-    #[test]
-    fn the_rendered_tools_are_bounded() {
-        let descriptions = ToolDescriptions::default();
-        for i in 0..ToolDescriptions::MAX + 10 {
-            let mut t = tool("x");
-            t.name = format!("tool-{i}").into();
-            let _ = descriptions.of(&t);
-        }
-        assert!(descriptions.rendered.read().unwrap().len() <= ToolDescriptions::MAX);
     }
 }
