@@ -41,32 +41,46 @@ pub(crate) fn ca_certificates(config: &TelemetryConfig) -> Result<Vec<Vec<u8>>, 
         .collect()
 }
 
-/// The blocking client of the HTTP exporter: the platform's roots plus `certificates`, the
-/// export timeout. Built on a thread of its own, as a blocking client must not be built on an
-/// async runtime's thread.
-#[cfg(all(feature = "otlp", feature = "rustls"))]
+/// The blocking client of the HTTP exporters: the platform's roots plus `certificates` (with
+/// `rustls`; without it there are none), the export timeout. Built on a thread of its own, as a
+/// blocking client must not be built on an async runtime's thread.
+#[cfg(feature = "otlp")]
 pub(crate) fn http_client(
     certificates: &[Vec<u8>],
     timeout: std::time::Duration,
     signal: &'static str,
 ) -> Result<reqwest::blocking::Client, InitError> {
-    let mut roots = Vec::new();
-    for pem in certificates {
-        roots.extend(reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-            InitError::Exporter {
-                signal,
-                source: Box::new(e),
-            }
-        })?);
-    }
-    let built = std::thread::spawn(move || {
+    #[cfg(feature = "rustls")]
+    let roots = {
+        let mut roots = Vec::new();
+        for pem in certificates {
+            roots.extend(reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                InitError::Exporter {
+                    signal,
+                    source: Box::new(e),
+                }
+            })?);
+        }
         roots
+    };
+    #[cfg(not(feature = "rustls"))]
+    let roots: Vec<()> = {
+        let _ = certificates; // always empty: ca_certificates refused any without TLS
+        Vec::new()
+    };
+    let built = std::thread::spawn(move || {
+        #[cfg(feature = "rustls")]
+        let builder = roots
             .into_iter()
             .fold(reqwest::blocking::Client::builder(), |builder, root| {
                 builder.add_root_certificate(root)
-            })
-            .timeout(timeout)
-            .build()
+            });
+        #[cfg(not(feature = "rustls"))]
+        let builder = {
+            let _ = roots;
+            reqwest::blocking::Client::builder()
+        };
+        builder.timeout(timeout).build()
     })
     .join();
     match built {

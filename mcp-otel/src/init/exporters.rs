@@ -46,35 +46,75 @@ pub(super) fn build_meter_provider(
         .build())
 }
 
+/// The span exporter for the configured OTLP protocol.
 #[cfg(feature = "otlp")]
-pub(super) fn span_exporter(
-    config: &TelemetryConfig,
-) -> Result<opentelemetry_otlp::SpanExporter, InitError> {
-    use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+#[derive(Debug)]
+pub(super) enum OtlpSpanExporter {
+    /// HTTP/protobuf, encoded without intermediate structs (see `otlp_http`).
+    Http(super::otlp_http::OtlpHttpSpanExporter),
+    /// gRPC through `opentelemetry-otlp`.
+    #[cfg(feature = "grpc")]
+    Grpc(opentelemetry_otlp::SpanExporter),
+}
+
+#[cfg(feature = "otlp")]
+impl SpanExporter for OtlpSpanExporter {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        match self {
+            Self::Http(exporter) => exporter.export(batch).await,
+            #[cfg(feature = "grpc")]
+            Self::Grpc(exporter) => exporter.export(batch).await,
+        }
+    }
+
+    fn shutdown_with_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        match self {
+            Self::Http(exporter) => exporter.shutdown_with_timeout(timeout),
+            #[cfg(feature = "grpc")]
+            Self::Grpc(exporter) => exporter.shutdown_with_timeout(timeout),
+        }
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        match self {
+            Self::Http(exporter) => exporter.force_flush(),
+            #[cfg(feature = "grpc")]
+            Self::Grpc(exporter) => exporter.force_flush(),
+        }
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        match self {
+            Self::Http(exporter) => exporter.set_resource(resource),
+            #[cfg(feature = "grpc")]
+            Self::Grpc(exporter) => exporter.set_resource(resource),
+        }
+    }
+}
+
+#[cfg(feature = "otlp")]
+pub(super) fn span_exporter(config: &TelemetryConfig) -> Result<OtlpSpanExporter, InitError> {
     let certificates = crate::tls::ca_certificates(config)?;
-    #[cfg(not(feature = "rustls"))]
-    let _ = certificates; // always empty: ca_certificates refused any without TLS
     match config.otlp_protocol {
         OtlpProtocol::HttpProtobuf => {
-            let headers: std::collections::HashMap<String, String> =
-                config.otlp_headers.iter().cloned().collect();
-            let builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(config.signal_url("/v1/traces"))
-                .with_timeout(config.export_timeout)
-                .with_headers(headers);
-            #[cfg(feature = "rustls")]
-            let builder = builder.with_http_client(crate::tls::http_client(
-                &certificates,
-                config.export_timeout,
-                "traces",
-            )?);
-            builder.build().map_err(otlp_error("traces"))
+            let client = crate::tls::http_client(&certificates, config.export_timeout, "traces")?;
+            Ok(OtlpSpanExporter::Http(
+                super::otlp_http::OtlpHttpSpanExporter::new(
+                    client,
+                    config.signal_url("/v1/traces"),
+                    &config.otlp_headers,
+                ),
+            ))
         }
         #[cfg(feature = "grpc")]
         OtlpProtocol::Grpc => {
-            use opentelemetry_otlp::WithTonicConfig;
+            use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
             let builder = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
                 .with_endpoint(config.signal_url(""))
@@ -91,7 +131,10 @@ pub(super) fn span_exporter(
             } else {
                 builder
             };
-            builder.build().map_err(otlp_error("traces"))
+            builder
+                .build()
+                .map(OtlpSpanExporter::Grpc)
+                .map_err(otlp_error("traces"))
         }
         #[cfg(not(feature = "grpc"))]
         OtlpProtocol::Grpc => Err(InitError::GrpcNotEnabled),

@@ -3,7 +3,7 @@
 //!
 //! By concern: `config` (the configuration and its defaults), `env` (reading it from the
 //! environment), `error`, `exporters` (OTLP over HTTP or gRPC, console, batching; TLS is in
-//! `crate::tls`), `guard` (shutdown and export counters) and `subscriber` (the `tracing`
+//! `crate::tls`), `otlp_http` (the OTLP/HTTP protobuf span exporter), `guard` (shutdown and export counters) and `subscriber` (the `tracing`
 //! subscriber with its filters and log format, and the global installation).
 
 mod config;
@@ -11,6 +11,8 @@ mod env;
 mod error;
 mod exporters;
 mod guard;
+#[cfg(feature = "otlp")]
+mod otlp_http;
 mod subscriber;
 
 pub use config::{OtlpProtocol, SamplerConfig, TelemetryConfig, TraceExporter};
