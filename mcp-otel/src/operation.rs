@@ -55,22 +55,57 @@ impl Operation {
         target: Target<'_>,
         context: &RequestContext<RoleServer>,
     ) -> Self {
-        // The name is computed only when a subscriber wants the span.
-        let name = || match target {
-            Target::Tool(name) | Target::Prompt(name) => span_name(method, Some(name)),
-            Target::Resource(uri) if shared.resource_uri_in_name => span_name(method, Some(uri)),
-            Target::Resource(_) | Target::None => method.to_owned(),
+        let http = context.extensions.get::<http::request::Parts>();
+        let (tool, prompt, resource) = match target {
+            Target::Tool(name) => (Some(name), None, None),
+            Target::Prompt(name) => (None, Some(name), None),
+            Target::Resource(uri) => (None, None, Some(uri)),
+            Target::None => (None, None, None),
         };
+        let transport = match (http, shared.transport) {
+            (Some(_), _) | (None, Transport::Tcp) => Some(semconv::TRANSPORT_TCP),
+            (None, Transport::Pipe) => Some(semconv::TRANSPORT_PIPE),
+            (None, Transport::Unrecorded) => None,
+        };
+        let protocol_version = http.and_then(|parts| http_version(parts.version));
+        let version = context.protocol_version();
+        // From 2026-07-28 there are no sessions: a request that names such a version in its
+        // `_meta` is served on its own even when a client sends an `Mcp-Session-Id` header
+        // anyway, so that header identifies nothing and is not recorded.
+        let in_session = version
+            .as_ref()
+            .is_none_or(rmcp::model::ProtocolVersion::has_initialize);
+        let session = http
+            .filter(|_| in_session)
+            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|value| value.to_str().ok());
+        // Every attribute is given when the span is created, in one call to the subscriber, and
+        // the values (the name, the request id, the user) are computed only when a subscriber
+        // wants the span. The field names are the conventions' keys (`semconv`,
+        // `openinference`); the tests check them against those constants.
         let span = tracing::info_span!(
             target: "mcp_otel",
             parent: None,
             "mcp.server.request",
-            otel.name = name().as_str(),
+            otel.name = span_title(shared, method, target).as_str(),
             otel.kind = "server",
             mcp.method.name = method,
+            gen_ai.tool.name = tool,
+            gen_ai.operation.name = tool.map(|_| semconv::EXECUTE_TOOL),
+            gen_ai.prompt.name = prompt,
+            network.transport = transport,
+            network.protocol.name = http.map(|_| "http"),
+            network.protocol.version = protocol_version,
+            mcp.protocol.version = version.as_ref().map(rmcp::model::ProtocolVersion::as_str),
+            jsonrpc.request.id = %context.id,
+            mcp.session.id = session,
+            session.id = session,
+            mcp.resource.uri = resource,
+            openinference.span.kind = tool.map(|_| oi::TOOL),
+            tool.name = tool,
+            user.id = shared.user_id.as_ref().and_then(|f| f(context)).as_deref(),
         );
         let recording = !span.is_disabled();
-        let over_http = context.extensions.get::<http::request::Parts>().is_some();
         // Nothing below is needed when no subscriber records the span and no metrics are
         // recorded: the request then costs one disabled span and no allocation here.
         if !recording && shared.metrics.is_none() {
@@ -82,7 +117,7 @@ impl Operation {
                 metric_attrs: Vec::new(),
                 tool: None,
                 duration_metric: true,
-                http: over_http,
+                http: http.is_some(),
             };
         }
         if recording && propagation::has_trace_context(&context.meta) {
@@ -101,104 +136,47 @@ impl Operation {
             }
         }
 
+        // The metrics' attributes: the span's low-cardinality ones.
         let mut metric_attrs = Vec::with_capacity(8);
         metric_attrs.push(KeyValue::new(semconv::MCP_METHOD_NAME, method.to_owned()));
-        let mut tool = None;
-        match target {
-            Target::Tool(name) => {
-                metric_attrs.push(KeyValue::new(semconv::GEN_AI_TOOL_NAME, name.to_owned()));
-                metric_attrs.push(KeyValue::new(
-                    semconv::GEN_AI_OPERATION_NAME,
-                    semconv::EXECUTE_TOOL,
-                ));
-                tool = Some(name.to_owned());
-            }
-            Target::Prompt(name) => {
-                metric_attrs.push(KeyValue::new(semconv::GEN_AI_PROMPT_NAME, name.to_owned()));
-            }
-            Target::Resource(_) | Target::None => {}
+        if let Some(name) = tool {
+            metric_attrs.push(KeyValue::new(semconv::GEN_AI_TOOL_NAME, name.to_owned()));
+            metric_attrs.push(KeyValue::new(
+                semconv::GEN_AI_OPERATION_NAME,
+                semconv::EXECUTE_TOOL,
+            ));
         }
-
-        let http = context.extensions.get::<http::request::Parts>();
-        match (http, shared.transport) {
-            (Some(parts), _) => {
-                metric_attrs.push(KeyValue::new(
-                    semconv::NETWORK_TRANSPORT,
-                    semconv::TRANSPORT_TCP,
-                ));
-                metric_attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_NAME, "http"));
-                if let Some(version) = http_version(parts.version) {
-                    metric_attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
-                }
-            }
-            (None, Transport::Pipe) => {
-                metric_attrs.push(KeyValue::new(
-                    semconv::NETWORK_TRANSPORT,
-                    semconv::TRANSPORT_PIPE,
-                ));
-            }
-            (None, Transport::Tcp) => {
-                metric_attrs.push(KeyValue::new(
-                    semconv::NETWORK_TRANSPORT,
-                    semconv::TRANSPORT_TCP,
-                ));
-            }
-            (None, Transport::Unrecorded) => {}
+        if let Some(name) = prompt {
+            metric_attrs.push(KeyValue::new(semconv::GEN_AI_PROMPT_NAME, name.to_owned()));
         }
-        let version = context.protocol_version();
+        if let Some(transport) = transport {
+            metric_attrs.push(KeyValue::new(semconv::NETWORK_TRANSPORT, transport));
+        }
+        if http.is_some() {
+            metric_attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_NAME, "http"));
+        }
+        if let Some(protocol_version) = protocol_version {
+            metric_attrs.push(KeyValue::new(
+                semconv::NETWORK_PROTOCOL_VERSION,
+                protocol_version,
+            ));
+        }
         if let Some(version) = &version {
             metric_attrs.push(KeyValue::new(
                 semconv::MCP_PROTOCOL_VERSION,
                 version.as_str().to_owned(),
             ));
         }
-        // From 2026-07-28 there are no sessions: a request that names such a version in its
-        // `_meta` is served on its own even when a client sends an `Mcp-Session-Id` header
-        // anyway, so that header identifies nothing and is not recorded.
-        let in_session = version
-            .as_ref()
-            .is_none_or(rmcp::model::ProtocolVersion::has_initialize);
-
-        let op = Self {
+        Self {
             shared: shared.clone(),
             span,
             recording,
             start: Instant::now(),
             metric_attrs,
-            tool,
+            tool: tool.map(str::to_owned),
             duration_metric: true,
-            http: over_http,
-        };
-        if recording {
-            for kv in &op.metric_attrs {
-                if kv.key.as_str() != semconv::MCP_METHOD_NAME {
-                    op.span.set_attribute(kv.key.clone(), kv.value.clone());
-                }
-            }
-            op.span
-                .set_attribute(semconv::JSONRPC_REQUEST_ID, context.id.to_string());
-            let session = http
-                .filter(|_| in_session)
-                .and_then(|parts| parts.headers.get("mcp-session-id"))
-                .and_then(|value| value.to_str().ok());
-            if let Some(session) = session {
-                op.span
-                    .set_attribute(semconv::MCP_SESSION_ID, session.to_owned());
-                op.span.set_attribute(oi::SESSION_ID, session.to_owned());
-            }
-            if let Target::Resource(uri) = target {
-                op.span
-                    .set_attribute(semconv::MCP_RESOURCE_URI, uri.to_owned());
-            }
-            if let Target::Tool(name) = target {
-                op.span.set_attribute(oi::SPAN_KIND, oi::TOOL);
-                op.span.set_attribute(oi::TOOL_NAME, name.to_owned());
-            }
-            if let Some(user) = op.shared.user_id.as_ref().and_then(|f| f(context)) {
-                op.span.set_attribute(oi::USER_ID, user);
-            }
+            http: http.is_some(),
         }
-        op
     }
 
     /// The request's span, to instrument the inner handler's future with.
@@ -348,6 +326,15 @@ impl Operation {
                 metrics.record_tool_call(tool, tool_outcome);
             }
         }
+    }
+}
+
+/// The span's name: `{method} {tool or prompt}`, the resource URI only when configured.
+fn span_title(shared: &Shared, method: &str, target: Target<'_>) -> String {
+    match target {
+        Target::Tool(name) | Target::Prompt(name) => span_name(method, Some(name)),
+        Target::Resource(uri) if shared.resource_uri_in_name => span_name(method, Some(uri)),
+        Target::Resource(_) | Target::None => method.to_owned(),
     }
 }
 
