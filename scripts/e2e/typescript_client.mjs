@@ -7,9 +7,11 @@
 //  - resources/subscribe in alice's session: cache://firewalls/app-beta refused, and
 //    notifications/resources/updated for app-alpha when ada refreshes after its rules changed in
 //    the demo downstream (and again when ada resets them);
-//  - 50 sequential calls on the SDK's kept-alive connection that must show no delayed-ACK stall
-//    (a server without TCP_NODELAY makes each call at least 40 ms: 50 calls take over 2 s and
-//    the median call over 40 ms; the bounds are generous for a loaded machine).
+//  - 50 sequential calls on the SDK's kept-alive connection that must show no delayed-ACK stall.
+//    A server without TCP_NODELAY makes every call wait for the client's delayed ACK, at least
+//    40 ms on Linux: 50 calls then take over 2 s and the median call over 40 ms. The bounds are
+//    exactly those floors, so a stalled server cannot pass, while a debug build on a loaded
+//    machine (seen: median 24 ms) keeps its margin.
 //
 // usage: node typescript_client.mjs SDK_DIR MCP_URL DOWNSTREAM_URL ADA_TOKEN ALICE_TOKEN
 import { join } from "node:path";
@@ -30,7 +32,7 @@ const { ResourceUpdatedNotificationSchema } = await import(pathToFileURL(join(es
 const PROTOCOL = "2025-11-25";
 const CALLS = 50;
 const TOTAL_BOUND_MS = 2000;
-const MEDIAN_BOUND_MS = 20;
+const MEDIAN_BOUND_MS = 40;
 const ALPHA = "cache://firewalls/app-alpha";
 const BETA = "cache://firewalls/app-beta";
 const DEFAULT_ALPHA_RULES = ["alpha-1", "alpha-2", "alpha-3"];
