@@ -1,5 +1,6 @@
 //! One traced MCP request: its SERVER span, its attributes and its duration measurement.
 
+use std::cell::LazyCell;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -68,17 +69,20 @@ impl Operation {
             (None, Transport::Unrecorded) => None,
         };
         let protocol_version = http.and_then(|parts| http_version(parts.version));
-        let version = context.protocol_version();
+        // Looked up (in `_meta`, else the session's initialization) only when the span or the
+        // metrics want it.
+        let version = LazyCell::new(|| context.protocol_version());
         // From 2026-07-28 there are no sessions: a request that names such a version in its
         // `_meta` is served on its own even when a client sends an `Mcp-Session-Id` header
         // anyway, so that header identifies nothing and is not recorded.
-        let in_session = version
-            .as_ref()
-            .is_none_or(rmcp::model::ProtocolVersion::has_initialize);
-        let session = http
-            .filter(|_| in_session)
-            .and_then(|parts| parts.headers.get("mcp-session-id"))
-            .and_then(|value| value.to_str().ok());
+        let session = LazyCell::new(|| {
+            let in_session = version
+                .as_ref()
+                .is_none_or(rmcp::model::ProtocolVersion::has_initialize);
+            http.filter(|_| in_session)
+                .and_then(|parts| parts.headers.get("mcp-session-id"))
+                .and_then(|value| value.to_str().ok())
+        });
         // Every attribute is given when the span is created, in one call to the subscriber, and
         // the values (the name, the request id, the user) are computed only when a subscriber
         // wants the span. The field names are the conventions' keys (`semconv`,
@@ -98,8 +102,8 @@ impl Operation {
             network.protocol.version = protocol_version,
             mcp.protocol.version = version.as_ref().map(rmcp::model::ProtocolVersion::as_str),
             jsonrpc.request.id = %context.id,
-            mcp.session.id = session,
-            session.id = session,
+            mcp.session.id = *session,
+            session.id = *session,
             mcp.resource.uri = resource,
             openinference.span.kind = tool.map(|_| oi::TOOL),
             tool.name = tool,
@@ -161,7 +165,7 @@ impl Operation {
                 protocol_version,
             ));
         }
-        if let Some(version) = &version {
+        if let Some(version) = &*version {
             metric_attrs.push(KeyValue::new(
                 semconv::MCP_PROTOCOL_VERSION,
                 version.as_str().to_owned(),
