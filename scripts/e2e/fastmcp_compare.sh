@@ -12,7 +12,8 @@ if [ ! -x "$python" ]; then
   echo "FAIL: the FastMCP peer is not installed; run scripts/setup/fastmcp-peer.sh" >&2
   exit 1
 fi
-cargo build --quiet -p mcp-patterns-example -p mcp-patterns-benches --bin mcp-patterns-example --bin compare --bin baseline
+source scripts/lib/e2e.sh
+e2e_build
 target=$(cargo metadata --format-version 1 --no-deps \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 out=$(mktemp -d)

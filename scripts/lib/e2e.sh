@@ -5,11 +5,19 @@
 E2E_CACHE="${MCP_PATTERNS_CACHE:-$HOME/.cache/mcp-patterns}"
 E2E_SERVER_PIDS=()
 
-# e2e_server_binary [PACKAGE BINARY]: prints the path of the freshly built binary, by default
-# the reference server (mcp-patterns-example).
+# e2e_build: builds the workspace's debug binaries with the same targets, and so the same
+# features, as `cargo test --workspace --all-targets`: after ./scripts/test's test run it is a
+# no-op, where a `cargo build -p PACKAGE` would rebuild the binary and part of its dependencies
+# with the smaller feature set of that one package.
+e2e_build() {
+  cargo build --quiet --workspace --all-targets >&2
+}
+
+# e2e_server_binary [PACKAGE BINARY]: prints the path of BINARY (of PACKAGE) after e2e_build, by
+# default the reference server (mcp-patterns-example).
 e2e_server_binary() {
-  local package=${1:-mcp-patterns-example} binary=${2:-mcp-patterns-example}
-  cargo build --quiet -p "$package" --bin "$binary" >&2
+  local binary=${2:-mcp-patterns-example}
+  e2e_build
   local target
   target=$(cargo metadata --format-version 1 --no-deps \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
