@@ -10,6 +10,8 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::future::{self, Either, FutureExt as _};
+
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
     CancelledNotificationParam, CompleteRequestParams, CompleteResult, ContentBlock,
@@ -634,26 +636,35 @@ fn strip_prompt_list(mut error: ErrorData) -> ErrorData {
 }
 
 impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
-    async fn call_tool(
+    // `call_tool` and `read_resource` are the calls a client makes most; written without
+    // `async fn` so that the inner handler's future is stored once (an `async fn` awaiting it
+    // would also keep the request and context it was built from), and started when first
+    // polled, as an `async fn` is.
+    fn call_tool(
         &self,
         request: CallToolRequestParams,
         mut context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let name = request.name.clone();
-        match self.check(
-            &mut context,
-            "tools/call",
-            TargetKind::Tool,
-            &name,
-            request.arguments.as_ref(),
-        ) {
-            Check::Allowed => self.inner.call_tool(request, context).await,
-            Check::Hidden => Err((self.config.hidden_tool)(&name)),
-            Check::Refused(error @ AccessError::Forbidden { .. }) => {
-                Ok(forbidden_tool_result(&error))
+    ) -> impl Future<Output = Result<CallToolResponse, ErrorData>> + MaybeSendFuture + '_ {
+        future::lazy(move |_| {
+            let check = self.check(
+                &mut context,
+                "tools/call",
+                TargetKind::Tool,
+                &request.name,
+                request.arguments.as_ref(),
+            );
+            match check {
+                Check::Allowed => Either::Left(self.inner.call_tool(request, context)),
+                Check::Hidden => {
+                    Either::Right(future::ready(Err((self.config.hidden_tool)(&request.name))))
+                }
+                Check::Refused(error @ AccessError::Forbidden { .. }) => {
+                    Either::Right(future::ready(Ok(forbidden_tool_result(&error))))
+                }
+                Check::Refused(error) => Either::Right(future::ready(Err(error.into()))),
             }
-            Check::Refused(error) => Err(error.into()),
-        }
+        })
+        .flatten()
     }
 
     async fn list_tools(
@@ -674,29 +685,36 @@ impl<H: ServerHandler> ServerHandler for AuthzHandler<H> {
         Ok(result)
     }
 
-    async fn read_resource(
+    fn read_resource(
         &self,
         request: ReadResourceRequestParams,
         mut context: RequestContext<RoleServer>,
-    ) -> Result<ReadResourceResponse, ErrorData> {
-        let uri = request.uri.clone();
-        match self.check(
-            &mut context,
-            "resources/read",
-            TargetKind::Resource,
-            &uri,
-            None,
-        ) {
-            Check::Allowed => {
-                let mut response = self.inner.read_resource(request, context).await?;
-                if let ReadResourceResponse::Complete(result) = &mut response {
-                    result.cache_scope = Some(CacheScope::Private);
+    ) -> impl Future<Output = Result<ReadResourceResponse, ErrorData>> + MaybeSendFuture + '_ {
+        future::lazy(move |_| {
+            let check = self.check(
+                &mut context,
+                "resources/read",
+                TargetKind::Resource,
+                &request.uri,
+                None,
+            );
+            match check {
+                Check::Allowed => {
+                    Either::Left(self.inner.read_resource(request, context).map(|response| {
+                        let mut response = response?;
+                        if let ReadResourceResponse::Complete(result) = &mut response {
+                            result.cache_scope = Some(CacheScope::Private);
+                        }
+                        Ok(response)
+                    }))
                 }
-                Ok(response)
+                Check::Hidden => Either::Right(future::ready(Err((self.config.hidden_resource)(
+                    &request.uri,
+                )))),
+                Check::Refused(error) => Either::Right(future::ready(Err(error.into()))),
             }
-            Check::Hidden => Err((self.config.hidden_resource)(&uri)),
-            Check::Refused(error) => Err(error.into()),
-        }
+        })
+        .flatten()
     }
 
     async fn list_resources(

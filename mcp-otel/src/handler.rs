@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use futures::future::{self, FutureExt as _};
 use opentelemetry::KeyValue;
 use rmcp::ErrorData as McpError;
 use rmcp::ServerHandler;
@@ -29,7 +30,9 @@ use rmcp::model::{
     SubscriptionsListenRequestMethod, Tool, UnsubscribeRequestMethod, UnsubscribeRequestParams,
     UpdateTaskMethod, UpdateTaskParams,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
+use rmcp::service::{
+    MaybeSendFuture, NotificationContext, RequestContext, RoleServer, SubscriptionContext,
+};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -134,16 +137,14 @@ impl<H> OtelHandler<H> {
         self.inner
     }
 
-    /// Runs the inner handler's future for one request inside the request's span, then records
-    /// the outcome (and the output, with capture on) and closes the span. A successful
-    /// `initialize` starts the session clock.
-    async fn run<T, F>(&self, op: Operation, fut: F) -> Result<T, McpError>
-    where
-        T: Traced,
-        F: Future<Output = Result<T, McpError>>,
-    {
+    /// Records the outcome of one request (and the output, with capture on) and closes its
+    /// span. A successful `initialize` starts the session clock.
+    fn finished<T: Traced>(
+        &self,
+        op: Operation,
+        result: Result<T, McpError>,
+    ) -> Result<T, McpError> {
         let http = op.over_http();
-        let result = fut.instrument(op.span().clone()).await;
         match &result {
             Ok(value) => {
                 if op.capturing()
@@ -430,9 +431,22 @@ macro_rules! forward_method {
         fn $name:ident($($arg:ident: $ty:ty),*) -> $ok:ty => $hook:expr
     ) => {
         $(#[$attr])*
-        async fn $name(&self, $($arg: $ty),*) -> Result<$ok, McpError> {
-            let op: Operation = ($hook)(self, $(&$arg),*);
-            self.run(op, self.inner.$name($($arg),*)).await
+        fn $name(
+            &self,
+            $($arg: $ty),*
+        ) -> impl Future<Output = Result<$ok, McpError>> + MaybeSendFuture + '_ {
+            // Started when first polled, like an `async fn`, but the inner future is kept once:
+            // an `async fn` handing it on would store it twice (as an argument and as the
+            // future it awaits), doubling the size of every request's task.
+            future::lazy(move |_| {
+                let op: Operation = ($hook)(self, $(&$arg),*);
+                let span = op.span().clone();
+                self.inner
+                    .$name($($arg),*)
+                    .instrument(span)
+                    .map(move |result| self.finished(op, result))
+            })
+            .flatten()
         }
     };
     (forward $(#[$attr:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty) => {

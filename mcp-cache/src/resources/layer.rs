@@ -20,7 +20,9 @@ use rmcp::model::{
     ReadResourceResponse, ServerCapabilities, ServerConfig, SubscribeRequestParams,
     SubscriptionFilter, Tool, UnsubscribeRequestParams, UpdateTaskParams,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
+use rmcp::service::{
+    MaybeSendFuture, NotificationContext, RequestContext, RoleServer, SubscriptionContext,
+};
 use rmcp::{ErrorData, ServerHandler};
 
 use super::CacheResources;
@@ -517,7 +519,13 @@ macro_rules! server_handler {
         impl<H: ServerHandler, T: Send + Sync + 'static> ServerHandler
             for CacheResourcesHandler<H, T>
         {
-            $( async fn $f(&self $(, $fa: $ft)*) -> $fr { self.inner.$f($($fa),*).await } )*
+            // Forwarded as the inner handler's own future: an `async fn` awaiting it would
+            // store the arguments beside it, making every request's task larger.
+            $(
+                fn $f(&self $(, $fa: $ft)*) -> impl Future<Output = $fr> + MaybeSendFuture + '_ {
+                    self.inner.$f($($fa),*)
+                }
+            )*
             $( fn $s(&self $(, $sa: $st)*) -> $sr { self.inner.$s($($sa),*) } )*
             $( async fn $i(&self $(, $ia: $it)*) -> $ir { Intercept(self).$i($($ia),*).await } )*
             $( fn $j(&self $(, $ja: $jt)*) -> $jr { Intercept(self).$j($($ja),*) } )*
