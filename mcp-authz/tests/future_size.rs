@@ -4,71 +4,29 @@
 //! its size is paid on every call.
 
 use mcp_authz::{AuthzHandler, Principal, Requirement, StaticPolicy};
-use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, NumberOrString,
+use mcp_patterns_test_support::handlers::{
+    LARGE_FUTURE_BUFFER, LargeFuture, large_future_answer, server_peer,
 };
-use rmcp::service::{Peer, RequestContext, RoleServer, RunningService};
-use rmcp::{ErrorData, RoleClient, ServerHandler, ServiceExt};
-
-/// A handler whose `tools/call` future is large: a 16 KiB buffer lives across an await.
-#[derive(Clone)]
-struct Heavy;
-
-impl ServerHandler for Heavy {
-    async fn call_tool(
-        &self,
-        _request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let buffer = std::hint::black_box([1u8; 16 * 1024]);
-        tokio::task::yield_now().await;
-        let sum: usize = buffer.iter().map(|&b| usize::from(b)).sum();
-        Ok(CallToolResult::success(vec![ContentBlock::text(sum.to_string())]).into())
-    }
-}
-
-#[derive(Clone)]
-struct Plain;
-
-impl ServerHandler for Plain {}
-
-/// A real peer (over an in-memory pipe) for building request contexts, with both ends kept.
-async fn peer() -> (
-    Peer<RoleServer>,
-    (
-        RunningService<RoleServer, Plain>,
-        RunningService<RoleClient, ()>,
-    ),
-) {
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let server = tokio::spawn(async move { Plain.serve(server_io).await });
-    let client = ().serve(client_io).await.expect("client");
-    let server = server.await.expect("join").expect("server");
-    (server.peer().clone(), (server, client))
-}
+use rmcp::ServerHandler;
+use rmcp::model::{CallToolRequestParams, NumberOrString};
+use rmcp::service::RequestContext;
 
 #[tokio::test]
 async fn the_authorization_decorator_adds_almost_nothing_to_a_tool_call() {
-    let (peer, _keep) = peer().await;
+    let (peer, _session) = server_peer().await;
     let context = || {
         let mut context = RequestContext::new(NumberOrString::Number(1), peer.clone());
         context.extensions.insert(Principal::new("alice"));
         context
     };
-    let request = || CallToolRequestParams::new("heavy");
-    let inner = {
-        let future = Heavy.call_tool(request(), context());
-        std::mem::size_of_val(&future)
-    };
-    let authorized = AuthzHandler::builder(Heavy)
-        .policy(StaticPolicy::new().tool("heavy", Requirement::none()))
+    let request = || CallToolRequestParams::new("large");
+    let inner = std::mem::size_of_val(&LargeFuture.call_tool(request(), context()));
+    let authorized = AuthzHandler::builder(LargeFuture)
+        .policy(StaticPolicy::new().tool("large", Requirement::none()))
         .build();
-    let outer = {
-        let future = authorized.call_tool(request(), context());
-        std::mem::size_of_val(&future)
-    };
+    let outer = std::mem::size_of_val(&authorized.call_tool(request(), context()));
     assert!(
-        inner >= 16 * 1024,
+        inner >= LARGE_FUTURE_BUFFER,
         "the inner future holds its buffer: {inner} bytes"
     );
     assert!(
@@ -79,11 +37,5 @@ async fn the_authorization_decorator_adds_almost_nothing_to_a_tool_call() {
     let response = Box::pin(authorized.call_tool(request(), context()))
         .await
         .expect("call");
-    let CallToolResponse::Complete(result) = response else {
-        panic!("a complete result")
-    };
-    assert_eq!(
-        result.content[0].as_text().map(|t| t.text.as_str()),
-        Some("16384")
-    );
+    assert_eq!(large_future_answer(&response), "16384");
 }

@@ -1,67 +1,25 @@
-//! The decorator adds a fixed, small amount to the future of each request it wraps, whatever the
-//! size of the inner handler's future: it never stores that future twice. Every request's future
-//! is moved into a task when rmcp spawns it, so its size is paid on every call.
+//! The span decorator adds a fixed, small amount to the future of each request it wraps,
+//! whatever the size of the inner handler's future: it never stores that future twice. Every
+//! request's future is moved into a task when rmcp spawns it, so its size is paid on every call.
 
 use mcp_otel::OtelLayer;
-use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, NumberOrString,
+use mcp_patterns_test_support::handlers::{
+    LARGE_FUTURE_BUFFER, LargeFuture, large_future_answer, server_peer,
 };
-use rmcp::service::{Peer, RequestContext, RoleServer, RunningService};
-use rmcp::{ErrorData, RoleClient, ServerHandler, ServiceExt};
-
-/// A handler whose `tools/call` future is large: a 16 KiB buffer lives across an await.
-#[derive(Clone)]
-struct Heavy;
-
-impl ServerHandler for Heavy {
-    async fn call_tool(
-        &self,
-        _request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let buffer = std::hint::black_box([1u8; 16 * 1024]);
-        tokio::task::yield_now().await;
-        let sum: usize = buffer.iter().map(|&b| usize::from(b)).sum();
-        Ok(CallToolResult::success(vec![ContentBlock::text(sum.to_string())]).into())
-    }
-}
-
-#[derive(Clone)]
-struct Plain;
-
-impl ServerHandler for Plain {}
-
-/// A real peer (over an in-memory pipe) for building request contexts, with both ends kept.
-async fn peer() -> (
-    Peer<RoleServer>,
-    (
-        RunningService<RoleServer, Plain>,
-        RunningService<RoleClient, ()>,
-    ),
-) {
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let server = tokio::spawn(async move { Plain.serve(server_io).await });
-    let client = ().serve(client_io).await.expect("client");
-    let server = server.await.expect("join").expect("server");
-    (server.peer().clone(), (server, client))
-}
+use rmcp::ServerHandler;
+use rmcp::model::{CallToolRequestParams, NumberOrString};
+use rmcp::service::RequestContext;
 
 #[tokio::test]
 async fn the_span_decorator_keeps_the_inner_future_once() {
-    let (peer, _keep) = peer().await;
+    let (peer, _session) = server_peer().await;
     let context = || RequestContext::new(NumberOrString::Number(1), peer.clone());
-    let request = || CallToolRequestParams::new("heavy");
-    let inner = {
-        let future = Heavy.call_tool(request(), context());
-        std::mem::size_of_val(&future)
-    };
-    let traced = OtelLayer::builder().build().layer(Heavy);
-    let outer = {
-        let future = traced.call_tool(request(), context());
-        std::mem::size_of_val(&future)
-    };
+    let request = || CallToolRequestParams::new("large");
+    let inner = std::mem::size_of_val(&LargeFuture.call_tool(request(), context()));
+    let traced = OtelLayer::builder().build().layer(LargeFuture);
+    let outer = std::mem::size_of_val(&traced.call_tool(request(), context()));
     assert!(
-        inner >= 16 * 1024,
+        inner >= LARGE_FUTURE_BUFFER,
         "the inner future holds its buffer: {inner} bytes"
     );
     assert!(
@@ -72,11 +30,5 @@ async fn the_span_decorator_keeps_the_inner_future_once() {
     let response = Box::pin(traced.call_tool(request(), context()))
         .await
         .expect("call");
-    let CallToolResponse::Complete(result) = response else {
-        panic!("a complete result")
-    };
-    assert_eq!(
-        result.content[0].as_text().map(|t| t.text.as_str()),
-        Some("16384")
-    );
+    assert_eq!(large_future_answer(&response), "16384");
 }

@@ -8,12 +8,15 @@
 //! - [`oidc::OidcProvider`]: the real node `oidc-provider` (`scripts/setup/oidc-provider.sh`)
 //!   for the suites that run when `MCP_PATTERNS_NODE_TESTS=1`;
 //! - [`tls`]: a test certificate authority and loopback server certificates (rcgen);
-//! - [`capture::Capture`]: a `tracing` layer recording spans and events.
+//! - [`capture::Capture`]: a `tracing` layer recording spans and events;
+//! - [`handlers`]: small rmcp handlers (one with a large `tools/call` future) and a real server
+//!   peer for direct handler calls.
 //!
 //! Helpers panic with a clear message when their environment is missing: they run in tests.
 #![allow(clippy::missing_panics_doc, clippy::must_use_candidate)]
 
 pub mod capture;
+pub mod handlers;
 pub mod issuer;
 pub mod jose;
 pub mod oidc;
