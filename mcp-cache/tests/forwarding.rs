@@ -17,6 +17,9 @@ use std::time::Duration;
 use mcp_cache::{
     Cache, CacheConfig, CacheResources, CacheResourcesLayer, HANDLED_METHODS, JsonView,
 };
+use mcp_patterns_test_support::handlers::{
+    LARGE_FUTURE_BUFFER, LargeFuture, large_future_answer, server_peer,
+};
 use rmcp::model::{
     ArgumentInfo, CallToolRequestMethod, CallToolRequestParams, CallToolResponse, CancelTaskMethod,
     CancelTaskParams, CancelledNotificationMethod, CancelledNotificationParam, ClientConfig,
@@ -304,6 +307,13 @@ impl ServerHandler for Probe {
 type Wrapped = mcp_cache::CacheResourcesHandler<Probe, BTreeMap<String, u32>>;
 
 async fn wrapped(probe: &Probe) -> Wrapped {
+    wrap(probe.clone()).await
+}
+
+/// `inner` inside a `CacheResourcesHandler` that owns `cache://data`.
+async fn wrap<H: ServerHandler>(
+    inner: H,
+) -> mcp_cache::CacheResourcesHandler<H, BTreeMap<String, u32>> {
     let cache = Cache::from_fn(|| async {
         Ok::<_, std::io::Error>(BTreeMap::from([("a".to_owned(), 1_u32)]))
     })
@@ -314,7 +324,7 @@ async fn wrapped(probe: &Probe) -> Wrapped {
     let resources = CacheResources::builder(cache, JsonView::btree_map("cache://data"))
         .without_health()
         .build();
-    CacheResourcesLayer::new(resources).layer(probe.clone())
+    CacheResourcesLayer::new(resources).layer(inner)
 }
 
 /// Asserts that the probe's marker error came back unchanged and only `marker` was seen.
@@ -724,4 +734,29 @@ fn the_handled_methods_are_those_of_rmcps_trait() {
         exercised, handled,
         "a handled method the probe test does not call"
     );
+}
+
+/// A forwarded request (`tools/call` here) is the inner handler's own future: the decorator adds
+/// nothing to it. Every request's future is moved into a task when rmcp spawns it, so its size
+/// is paid on every call.
+#[tokio::test]
+async fn a_forwarded_tool_call_is_the_inner_handlers_own_future() {
+    let (peer, _session) = server_peer().await;
+    let context = || RequestContext::new(NumberOrString::Number(1), peer.clone());
+    let request = || CallToolRequestParams::new("large");
+    let inner = std::mem::size_of_val(&LargeFuture.call_tool(request(), context()));
+    let wrapped = wrap(LargeFuture).await;
+    let outer = std::mem::size_of_val(&wrapped.call_tool(request(), context()));
+    assert!(
+        inner >= LARGE_FUTURE_BUFFER,
+        "the inner future holds its buffer: {inner} bytes"
+    );
+    assert_eq!(
+        outer, inner,
+        "the forwarded future is {outer} bytes, the inner one {inner}"
+    );
+    let response = Box::pin(wrapped.call_tool(request(), context()))
+        .await
+        .expect("call");
+    assert_eq!(large_future_answer(&response), "16384");
 }
