@@ -127,6 +127,11 @@ async fn library_spans_nest_and_log_lines_carry_ids() {
 /// One `nested` call through the whole pipeline (`build_with_log_writer`, console export) with
 /// `log_span_fields`; the log lines written.
 async fn pipeline_logs(log_span_fields: bool) -> String {
+    pipeline_logs_with(log_span_fields, "info").await
+}
+
+/// [`pipeline_logs`] with `log_filter` as the log filter.
+async fn pipeline_logs_with(log_span_fields: bool, log_filter: &str) -> String {
     let logs = Buffer::default();
     let mut config = mcp_otel::TelemetryConfig::new("log-fields-test");
     config.traces = mcp_otel::TraceExporter::Console;
@@ -134,6 +139,7 @@ async fn pipeline_logs(log_span_fields: bool) -> String {
     config.metrics = false;
     config.log_ansi = false;
     config.log_span_fields = log_span_fields;
+    config.log_filter = log_filter.to_owned();
     let (guard, dispatch) =
         mcp_otel::build_with_log_writer(&config, logs.clone()).expect("pipeline");
     common::nested_call_through(&guard, &dispatch).await;
@@ -176,4 +182,27 @@ async fn pipeline_log_lines_format_spans_only_when_asked() {
     let line = served_from_cache(&full);
     assert!(starts_with_ids(line), "{line}");
     assert!(line.contains("cache.read{cache.hit=true"), "{line}");
+}
+
+#[tokio::test]
+async fn log_filters_by_target_and_by_enclosing_span() {
+    let _other = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let has = |logs: &str, message: &str| logs.lines().any(|l| l.contains(message));
+
+    // Targets and levels only.
+    let quiet = pipeline_logs_with(false, "warn").await;
+    assert!(!has(&quiet, "served from cache"), "{quiet}");
+    let by_target = pipeline_logs_with(false, "warn,tracing_integration=debug").await;
+    assert!(has(&by_target, "served from cache"), "{by_target}");
+    assert!(has(&by_target, "scope granted"), "{by_target}");
+
+    // A span directive: only what happens inside `cache.read` is logged at info, whether or not
+    // the log lines format their spans.
+    for log_span_fields in [false, true] {
+        let in_span = pipeline_logs_with(log_span_fields, "warn,[cache.read]=info").await;
+        assert!(has(&in_span, "served from cache"), "{in_span}");
+        assert!(!has(&in_span, "scope granted"), "{in_span}");
+        let elsewhere = pipeline_logs_with(log_span_fields, "warn,[cache.write]=info").await;
+        assert!(!has(&elsewhere, "served from cache"), "{elsewhere}");
+    }
 }

@@ -145,6 +145,11 @@ pub struct TelemetryConfig {
     pub export_timeout: Duration,
     /// The log filter, in `EnvFilter` syntax (`MCP_LOG_LEVEL`, e.g. `info` or
     /// `info,mcp_cache=debug`). Default `info`.
+    ///
+    /// Filters of targets and levels only are decided once per callsite. Directives that name
+    /// spans or fields (`[cache.read]=debug`) are also supported, here and in
+    /// [`span_filter`](Self::span_filter), at the price of a lock taken on every span's creation,
+    /// entry, exit and close.
     pub log_filter: String,
     /// Which `tracing` spans become OpenTelemetry spans, in `EnvFilter` syntax, independent of
     /// the log filter. Default [`DEFAULT_SPAN_FILTER`](crate::profile::DEFAULT_SPAN_FILTER),
@@ -163,8 +168,10 @@ pub struct TelemetryConfig {
     /// does (`MCP_LOG_SPAN_FIELDS`). Default `false` while spans are exported: each line starts
     /// with the `trace_id` and `span_id` of its span, which find the span and all its fields in
     /// the trace, and the log output then does not format spans at all (about a sixth of the
-    /// tracing cost of a request). Log filter directives that name spans (`[span]=debug`) need it
-    /// on. With [`TraceExporter::None`] or telemetry off, span fields are always logged.
+    /// tracing cost of a request). A log filter with directives that name spans
+    /// (`warn,[cache.read]=debug`) must see the spans to know which events they enclose, so with
+    /// one, span fields are logged too; so they are with [`TraceExporter::None`] or telemetry
+    /// off.
     pub log_span_fields: bool,
     /// Print log lines (with `trace_id`/`span_id`) to stderr. Default `true`.
     pub log_to_stderr: bool,

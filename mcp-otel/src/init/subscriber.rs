@@ -7,10 +7,13 @@ use opentelemetry::global;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::level_filters::LevelFilter;
+use tracing::{Metadata, Subscriber, span, subscriber::Interest};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
-use tracing_subscriber::filter::FilterExt as _;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::filter::{FilterExt as _, Targets};
+use tracing_subscriber::layer::{Context, Filter, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 
 use super::exporters::{batch, build_meter_provider, span_exporter};
 use super::guard::ExportCounters;
@@ -54,10 +57,7 @@ pub fn build_with_log_writer<W>(
 where
     W: for<'writer> tracing_subscriber::fmt::MakeWriter<'writer> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_new(&config.log_filter).map_err(|source| InitError::LogFilter {
-        filter: config.log_filter.clone(),
-        source,
-    })?;
+    let filter = Directives::parse(&config.log_filter)?;
     let counters = Arc::new(ExportCounters::default());
     let mut tracer_provider = None;
     let mut meter_provider = None;
@@ -100,16 +100,16 @@ where
     });
     // Each layer has its own filter: a quiet log level (`MCP_LOG_LEVEL=warn`) must not switch
     // off the request spans that go to the collector.
-    let span_filter =
-        EnvFilter::try_new(&config.span_filter).map_err(|source| InitError::LogFilter {
-            filter: config.span_filter.clone(),
-            source,
-        })?;
+    let span_filter = Directives::parse(&config.span_filter)?;
     // With spans exported, a log line's `trace_id`/`span_id` finds the span and all its fields,
     // so the log output does not format spans at all (about a sixth of the tracing cost of a
     // request) unless asked to; without export, the span names and fields are the only context.
-    let spans_in_logs =
-        config.log_span_fields || otel_layer.is_none() || config.traces == TraceExporter::None;
+    // A log filter with span directives (`[cache.read]=debug`) must see the spans to know
+    // which events they enclose, so with one the lines name their spans too.
+    let spans_in_logs = config.log_span_fields
+        || otel_layer.is_none()
+        || config.traces == TraceExporter::None
+        || !filter.is_static();
     let log_filter = filter.and(tracing_subscriber::filter::filter_fn(move |meta| {
         spans_in_logs || meta.is_event()
     }));
@@ -161,4 +161,129 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
         ],
     ));
     Ok(guard)
+}
+
+/// A filter in `EnvFilter` syntax. When every directive names only targets and levels
+/// (`info,rmcp=off`), it is a [`Targets`] filter, which decides from a span's callsite alone;
+/// `EnvFilter` also takes a lock on every span's creation, entry, exit and close to track the
+/// spans its span- and field-directives (`[request{user=alice}]`) could match, which with two
+/// filters (logs and spans) came to several lock round-trips per poll of a traced request. Any
+/// directive with `[` keeps the full `EnvFilter`. Both enable exactly the same callsites for
+/// target-and-level directives: they share the directive parser and matcher.
+#[derive(Debug)]
+enum Directives {
+    Static(Targets),
+    Env(Box<EnvFilter>),
+}
+
+impl Directives {
+    fn parse(spec: &str) -> Result<Self, InitError> {
+        let error = |source| InitError::LogFilter {
+            filter: spec.to_owned(),
+            source,
+        };
+        // Parsed by `EnvFilter` first, so both kinds accept and reject the same strings with the
+        // same messages.
+        let env = EnvFilter::try_new(spec).map_err(error)?;
+        let directives: Vec<&str> = spec.split(',').filter(|d| !d.is_empty()).collect();
+        if directives.is_empty() || directives.iter().any(|d| d.contains('[')) {
+            return Ok(Self::Env(Box::new(env)));
+        }
+        match directives.join(",").parse::<Targets>() {
+            Ok(targets) => Ok(Self::Static(targets)),
+            Err(_) => Ok(Self::Env(Box::new(env))),
+        }
+    }
+
+    /// Whether this is the lock-free target-and-level filter.
+    fn is_static(&self) -> bool {
+        matches!(self, Self::Static(_))
+    }
+}
+
+impl<S> Filter<S> for Directives
+where
+    S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+{
+    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
+        match self {
+            Self::Static(targets) => Filter::<S>::enabled(targets, meta, cx),
+            Self::Env(env) => Filter::<S>::enabled(&**env, meta, cx),
+        }
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        match self {
+            Self::Static(targets) => Filter::<S>::callsite_enabled(targets, meta),
+            Self::Env(env) => Filter::<S>::callsite_enabled(&**env, meta),
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        match self {
+            Self::Static(targets) => Filter::<S>::max_level_hint(targets),
+            Self::Env(env) => Filter::<S>::max_level_hint(&**env),
+        }
+    }
+
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, cx: Context<'_, S>) {
+        if let Self::Env(env) = self {
+            Filter::<S>::on_new_span(&**env, attrs, id, cx);
+        }
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, cx: Context<'_, S>) {
+        if let Self::Env(env) = self {
+            Filter::<S>::on_record(&**env, id, values, cx);
+        }
+    }
+
+    fn on_enter(&self, id: &span::Id, cx: Context<'_, S>) {
+        if let Self::Env(env) = self {
+            Filter::<S>::on_enter(&**env, id, cx);
+        }
+    }
+
+    fn on_exit(&self, id: &span::Id, cx: Context<'_, S>) {
+        if let Self::Env(env) = self {
+            Filter::<S>::on_exit(&**env, id, cx);
+        }
+    }
+
+    fn on_close(&self, id: span::Id, cx: Context<'_, S>) {
+        if let Self::Env(env) = self {
+            Filter::<S>::on_close(&**env, id, cx);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Directives, InitError};
+
+    #[test]
+    fn target_and_level_filters_are_decided_per_callsite() {
+        for spec in [
+            "info",
+            "info,rmcp=off",
+            "warn,mcp_cache=debug,mcp_authz=trace",
+            "mcp_cache",
+            "off",
+        ] {
+            let filter = Directives::parse(spec).expect(spec);
+            assert!(filter.is_static(), "{spec}: {filter:?}");
+        }
+        for spec in [
+            "",
+            "warn,[cache.read]=debug",
+            "info,mcp_cache[cache.read{cache.hit=true}]=debug",
+        ] {
+            let filter = Directives::parse(spec).expect(spec);
+            assert!(!filter.is_static(), "{spec}: {filter:?}");
+        }
+        match Directives::parse("info,mcp_cache=loud") {
+            Err(InitError::LogFilter { filter, .. }) => assert_eq!(filter, "info,mcp_cache=loud"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
