@@ -16,6 +16,7 @@ pub mod resources;
 mod run;
 pub mod server;
 pub mod sessions;
+pub mod structured;
 pub mod tls;
 
 pub use error::ExampleError;

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
@@ -27,6 +27,7 @@ use crate::access::Caller;
 use crate::data::{CacheScope, FirewallCache};
 use crate::downstream::DownstreamClient;
 use crate::model::{AppFirewall, ChangeRequest, validate_app_name};
+use crate::structured::Json;
 
 pub use crate::resources::{FIREWALL_TEMPLATE, FIREWALLS_URI, HEALTH_URI};
 

@@ -11,7 +11,7 @@ use mcp_patterns_example::{HttpOptions, start_http};
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 #[allow(clippy::too_many_lines)] // one session, step by step
@@ -42,15 +42,32 @@ async fn initialize_list_and_call_tools_over_streamable_http() {
         "tools capability advertised"
     );
 
-    let mut tools: Vec<String> = client
-        .list_all_tools()
-        .await
-        .expect("tools/list")
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let listed = client.list_all_tools().await.expect("tools/list");
+    let mut tools: Vec<String> = listed.iter().map(|t| t.name.to_string()).collect();
     tools.sort();
     assert_eq!(tools, mcp_patterns_example::server::TOOL_NAMES);
+    // The tools with typed results declare their schema.
+    for tool in &listed {
+        let properties = tool
+            .output_schema
+            .as_ref()
+            .and_then(|schema| schema.get("properties"))
+            .and_then(Value::as_object);
+        let expected = match tool.name.as_ref() {
+            "get_firewall_rule" => Some("rules"),
+            "list_firewall_rules" => Some("apps"),
+            "refresh_cache" | "reset_firewall" => Some("generation"),
+            _ => None,
+        };
+        if let Some(property) = expected {
+            assert!(
+                properties.is_some_and(|p| p.contains_key(property)),
+                "{}: {:?}",
+                tool.name,
+                tool.output_schema
+            );
+        }
+    }
 
     let all = client
         .call_tool(call("list_firewall_rules", json!({})))
@@ -67,7 +84,10 @@ async fn initialize_list_and_call_tools_over_streamable_http() {
         .await
         .expect("get_firewall_rule app-alpha");
     assert_ne!(alpha.is_error, Some(true));
+    // The text block carries the same JSON, for clients that read only `content`.
+    let as_text: Value = serde_json::from_str(&text(&alpha)).expect("JSON text content");
     let body = alpha.structured_content.expect("structured result");
+    assert_eq!(as_text, body);
     assert_eq!(body["app_name"], "app-alpha");
     let ids: Vec<&str> = body["rules"]
         .as_array()
