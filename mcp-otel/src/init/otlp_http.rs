@@ -17,7 +17,7 @@ use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use prost::encoding::{encode_varint, encoded_len_varint};
+use prost::encoding::encoded_len_varint;
 
 /// The most of a collector's response body that is read (it is only checked for its status; the
 /// body is read so that the connection can be reused).
@@ -141,6 +141,18 @@ const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
 const LEN: u32 = 2;
 const FIXED32: u32 = 5;
+
+/// A base-128 varint, the bytes `prost::encoding::encode_varint` writes, pushed straight onto
+/// the buffer (sized by the length pass, so no push reallocates) instead of through `BufMut`.
+#[inline]
+#[allow(clippy::cast_possible_truncation)] // the low seven bits, by construction
+fn encode_varint(mut value: u64, buf: &mut Vec<u8>) {
+    while value >= 0x80 {
+        buf.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    buf.push(value as u8);
+}
 
 fn key_len(field: u32) -> usize {
     encoded_len_varint(u64::from(field << 3))
