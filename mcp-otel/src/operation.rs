@@ -34,13 +34,18 @@ pub(crate) enum Outcome<'a> {
     Rpc(&'a McpError),
 }
 
+#[allow(clippy::struct_excessive_bools)] // four independent facts about one request
 pub(crate) struct Operation {
     shared: Arc<Shared>,
     span: Span,
     recording: bool,
     start: Instant,
+    /// The metrics' attributes; empty when no metrics are recorded.
     metric_attrs: Vec<KeyValue>,
+    /// The tool's name, for `mcp.server.tool.calls`; only when metrics are recorded.
     tool: Option<String>,
+    /// Whether the request is a `tools/call`.
+    is_tool: bool,
     /// Whether [`Self::finish`] records `mcp.server.operation.duration`.
     duration_metric: bool,
     /// Whether the request came over HTTP (its extensions carry `http::request::Parts`).
@@ -120,6 +125,7 @@ impl Operation {
                 start: Instant::now(),
                 metric_attrs: Vec::new(),
                 tool: None,
+                is_tool: tool.is_some(),
                 duration_metric: true,
                 http: http.is_some(),
             };
@@ -140,6 +146,19 @@ impl Operation {
             }
         }
 
+        if shared.metrics.is_none() {
+            return Self {
+                shared: shared.clone(),
+                span,
+                recording,
+                start: Instant::now(),
+                metric_attrs: Vec::new(),
+                tool: None,
+                is_tool: tool.is_some(),
+                duration_metric: true,
+                http: http.is_some(),
+            };
+        }
         // The metrics' attributes: the span's low-cardinality ones.
         let mut metric_attrs = Vec::with_capacity(8);
         metric_attrs.push(KeyValue::new(semconv::MCP_METHOD_NAME, method.to_owned()));
@@ -178,6 +197,7 @@ impl Operation {
             start: Instant::now(),
             metric_attrs,
             tool: tool.map(str::to_owned),
+            is_tool: tool.is_some(),
             duration_metric: true,
             http: http.is_some(),
         }
@@ -238,7 +258,7 @@ impl Operation {
             return;
         }
         if let Some(text) = self.shared.capture.render(value) {
-            if self.tool.is_some() {
+            if self.is_tool {
                 self.span
                     .set_attribute(semconv::GEN_AI_TOOL_CALL_ARGUMENTS, text.clone());
             }
@@ -264,7 +284,7 @@ impl Operation {
             return;
         }
         if let Some(text) = self.shared.capture.render(value) {
-            if self.tool.is_some() {
+            if self.is_tool {
                 self.span
                     .set_attribute(semconv::GEN_AI_TOOL_CALL_RESULT, text.clone());
             }
@@ -299,15 +319,17 @@ impl Operation {
                 )
             }
         };
-        if let Some(code) = &status_code {
-            self.metric_attrs.push(KeyValue::new(
-                semconv::RPC_RESPONSE_STATUS_CODE,
-                code.clone(),
-            ));
-        }
-        if let Some(error_type) = &error_type {
-            self.metric_attrs
-                .push(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
+        if self.shared.metrics.is_some() {
+            if let Some(code) = &status_code {
+                self.metric_attrs.push(KeyValue::new(
+                    semconv::RPC_RESPONSE_STATUS_CODE,
+                    code.clone(),
+                ));
+            }
+            if let Some(error_type) = &error_type {
+                self.metric_attrs
+                    .push(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
+            }
         }
         if self.recording {
             if let Some(code) = status_code {

@@ -85,6 +85,30 @@ async fn capture_on_redacts_configured_fields() {
 }
 
 #[tokio::test]
+async fn capture_without_metrics_records_the_tool_call_too() {
+    let telemetry = Telemetry::install();
+    let layer = telemetry
+        .layer()
+        .without_metrics()
+        .capture(CaptureConfig::enabled())
+        .build();
+    let session = Session::start(&layer).await;
+    session
+        .client
+        .call_tool(call("lookup", json!({"app": "app-alpha"})))
+        .await
+        .expect("tools/call");
+    session.close().await;
+
+    let span = telemetry.span("tools/call lookup");
+    let input = attr_str(&span, oi::INPUT_VALUE);
+    assert!(input.contains("app-alpha"), "{input}");
+    assert_eq!(attr_str(&span, semconv::GEN_AI_TOOL_CALL_ARGUMENTS), input);
+    let output = attr_str(&span, oi::OUTPUT_VALUE);
+    assert_eq!(attr_str(&span, semconv::GEN_AI_TOOL_CALL_RESULT), output);
+}
+
+#[tokio::test]
 async fn capture_respects_the_size_cap() {
     let telemetry = Telemetry::install();
     let layer = telemetry

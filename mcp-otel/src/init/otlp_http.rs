@@ -311,9 +311,14 @@ fn key_value_len(field: u32, key: &str, value: &Value) -> usize {
 }
 
 fn write_key_value(buf: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
-    write_len(buf, field, key_value_body_len(key, value));
+    let value_len = scalar_len(value);
+    write_len(
+        buf,
+        field,
+        str_len(1, key.as_bytes()) + len_field(2, value_len),
+    );
     write_str(buf, 1, key.as_bytes());
-    write_len(buf, 2, scalar_len(value));
+    write_len(buf, 2, value_len);
     write_scalar(buf, value);
 }
 
