@@ -1,4 +1,4 @@
-//! `tools/list` filtering by mcp-authz's visibility layer (requirement A8) against the same
+//! `tools/list` filtering by mcp-authz's visibility layer against the same
 //! unfiltered list, for 10, 100 and 1000 tools. The inner server returns all N tools; the
 //! `AuthzHandler` (a `StaticPolicy` with one rule per tool, principal as on stdio) keeps either
 //! all of them (`authz_all_visible`: same result as the baseline, so the difference is the

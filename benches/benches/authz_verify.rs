@@ -1,4 +1,4 @@
-//! Token verification and policy checks (mcp-authz, requirements A2, A4, A11): a cache hit of
+//! Token verification and policy checks (mcp-authz): a cache hit of
 //! `CachedVerifier` vs a full local RS256 / ES256 verification by `JwtVerifier` (signature,
 //! claims, entitlement mapping) vs a policy decision (`StaticPolicy`, `FnPolicy`). The baseline
 //! is `block_on` of a ready future, the harness cost every verification pays here. Ends with a

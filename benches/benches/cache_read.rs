@@ -1,4 +1,4 @@
-//! Keyed reads from a cached snapshot (mcp-cache, requirement C4): `Cache::lookup_with` and
+//! Keyed reads from a cached snapshot (mcp-cache): `Cache::lookup_with` and
 //! `Cache::get` against a raw `ArcSwap::load` (the floor) and a `RwLock<Arc<T>>` (the usual
 //! alternative), on one thread and on several threads reading at once (the time of one
 //! iteration is one read on every thread). Ends with a table of ratios of criterion's mean

@@ -1,4 +1,4 @@
-//! Refreshing a cached snapshot (mcp-cache, requirements C4 and C5), in two parts:
+//! Refreshing a cached snapshot (mcp-cache), in two parts:
 //!
 //! - `refresh_cost/*`: one `Cache::refresh_now` whose fetch builds a snapshot of 10, 1k and 100k
 //!   items, against the floor of copy-on-write without the cache (build the same map, store it in

@@ -1,4 +1,4 @@
-//! Memory and downstream fetches of the three cache scopes (mcp-cache, requirement C10), for
+//! Memory and downstream fetches of the three cache scopes (mcp-cache), for
 //! `docs/caching.md`: a server-wide cache, a session-scoped registry (full copy per session and
 //! pre-filtered per user), and the hybrid shared base + per-user overlay. Each scenario runs in
 //! its own child process and reports its resident-set growth, so the allocator's retained

@@ -34,7 +34,7 @@ impl Default for Backoff {
     }
 }
 
-/// What a cache does when its first fetch fails (requirement C2).
+/// What a cache does when its first fetch fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InitialFetch {

@@ -1,4 +1,4 @@
-//! The user-supplied fetch (requirement C1): a trait for types, [`fetch_fn`] for closures.
+//! The user-supplied fetch: a trait for types, [`fetch_fn`] for closures.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Health of a cache (requirement C8): what `cache://meta/health` serves.
+//! Health of a cache: what `cache://meta/health` serves.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,4 +1,4 @@
-//! The hybrid scope (requirement C10): one shared base cache for everyone plus a small
+//! The hybrid scope: one shared base cache for everyone plus a small
 //! per-key overlay cache from a [`CacheRegistry`].
 
 use std::fmt;

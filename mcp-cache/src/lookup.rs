@@ -1,4 +1,4 @@
-//! Keyed lookups into snapshot data (requirement C3: O(1) for hash maps).
+//! Keyed lookups into snapshot data (O(1) for hash maps).
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};

@@ -1,4 +1,4 @@
-//! Snapshots: typed data plus metadata (requirement C3).
+//! Snapshots: typed data plus metadata.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use crate::CacheError;
 
-/// Metadata carried by every snapshot (requirement C3).
+/// Metadata carried by every snapshot.
 ///
 /// Time is measured with [`tokio::time::Instant`], so [`age`](Self::age) and
 /// [`is_stale`](Self::is_stale) follow tokio's paused clock in tests.

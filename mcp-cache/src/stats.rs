@@ -1,4 +1,4 @@
-//! Counters (requirement C12), readable as a plain [`CacheStats`] struct.
+//! Counters, readable as a plain [`CacheStats`] struct.
 //!
 //! Read-path counters are striped over cache-line-padded shards chosen per thread, so that
 //! readers on many cores do not contend on one atomic (a single shared `AtomicU64` costs more

@@ -1,4 +1,4 @@
-//! Each initial-fetch policy (C2), with backoff timing measured on tokio's paused clock.
+//! Each initial-fetch policy, with backoff timing measured on tokio's paused clock.
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! A fetch that errors, hangs past its timeout, panics or returns data that fails validation
 //! never replaces good data: the generation stays, the failure is recorded and counted, and
-//! the next success bumps the generation (C5, C6). Single flight and clean shutdown (C4, C5).
+//! the next success bumps the generation. Single flight and clean shutdown.
 
 mod common;
 

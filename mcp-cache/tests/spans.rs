@@ -1,4 +1,4 @@
-//! The `cache.refresh` and `cache.read` spans carry the attributes of O6 / C12.
+//! The `cache.refresh` and `cache.read` spans carry the attributes the cache documents.
 
 mod common;
 

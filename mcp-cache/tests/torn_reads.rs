@@ -1,5 +1,5 @@
 //! Readers in a tight loop across refreshes never see a torn or missing snapshot and are never
-//! held up by a refresh whose fetch is still running (C3, C4).
+//! held up by a refresh whose fetch is still running.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,4 +1,4 @@
-//! X7: in every cache scope, no result ever holds an application outside the caller's
+//! In every cache scope, no result ever holds an application outside the caller's
 //! entitlements — for random users, random entitlements (including write-only ones, which do not
 //! grant read) and random requests (known, unknown and hostile application names).
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The reference server exporting to a real Arize Phoenix (X4): started with only
+# The reference server exporting to a real Arize Phoenix: started with only
 # PHOENIX_COLLECTOR_ENDPOINT / PHOENIX_PROJECT_NAME set, one tool call by a demo user, then the
 # spans are read back from Phoenix's REST API: the tools/call span with the conventions'
 # attributes and user.id, and the cache and authorization spans nested in its trace.
