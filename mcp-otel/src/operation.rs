@@ -115,21 +115,6 @@ impl Operation {
             user.id = shared.user_id.as_ref().and_then(|f| f(context)).as_deref(),
         );
         let recording = !span.is_disabled();
-        // Nothing below is needed when no subscriber records the span and no metrics are
-        // recorded: the request then costs one disabled span and no allocation here.
-        if !recording && shared.metrics.is_none() {
-            return Self {
-                shared: shared.clone(),
-                span,
-                recording,
-                start: Instant::now(),
-                metric_attrs: Vec::new(),
-                tool: None,
-                is_tool: tool.is_some(),
-                duration_metric: true,
-                http: http.is_some(),
-            };
-        }
         if recording && propagation::has_trace_context(&context.meta) {
             let parent = propagation::extract(&context.meta);
             // A malformed `traceparent` extracts to a context without a span; handing that to
@@ -146,6 +131,8 @@ impl Operation {
             }
         }
 
+        // Without metrics nothing below is needed: with tracing off too, the request costs one
+        // disabled span and no allocation here.
         if shared.metrics.is_none() {
             return Self {
                 shared: shared.clone(),

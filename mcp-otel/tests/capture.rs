@@ -8,19 +8,25 @@ use serde_json::json;
 
 const SECRET: &str = "hunter2-very-secret";
 
-#[tokio::test]
-async fn capture_is_off_by_default() {
-    let telemetry = Telemetry::install();
-    let session = Session::start(&telemetry.layer().build()).await;
+/// One `lookup` call with `args` through `layer`, in its own session.
+async fn call_lookup(layer: &mcp_otel::OtelLayer, args: serde_json::Value) {
+    let session = Session::start(layer).await;
     session
         .client
-        .call_tool(call(
-            "lookup",
-            json!({"app": "app-alpha", "password": SECRET}),
-        ))
+        .call_tool(call("lookup", args))
         .await
         .expect("tools/call");
     session.close().await;
+}
+
+#[tokio::test]
+async fn capture_is_off_by_default() {
+    let telemetry = Telemetry::install();
+    call_lookup(
+        &telemetry.layer().build(),
+        json!({"app": "app-alpha", "password": SECRET}),
+    )
+    .await;
 
     for span in telemetry.finished_spans() {
         for key in [
@@ -53,16 +59,7 @@ async fn capture_on_redacts_configured_fields() {
         .layer()
         .capture(CaptureConfig::enabled().redact(["app"]))
         .build();
-    let session = Session::start(&layer).await;
-    session
-        .client
-        .call_tool(call(
-            "lookup",
-            json!({"app": "app-alpha", "password": SECRET}),
-        ))
-        .await
-        .expect("tools/call");
-    session.close().await;
+    call_lookup(&layer, json!({"app": "app-alpha", "password": SECRET})).await;
 
     let span = telemetry.span("tools/call lookup");
     let input = attr_str(&span, oi::INPUT_VALUE);
@@ -92,13 +89,7 @@ async fn capture_without_metrics_records_the_tool_call_too() {
         .without_metrics()
         .capture(CaptureConfig::enabled())
         .build();
-    let session = Session::start(&layer).await;
-    session
-        .client
-        .call_tool(call("lookup", json!({"app": "app-alpha"})))
-        .await
-        .expect("tools/call");
-    session.close().await;
+    call_lookup(&layer, json!({"app": "app-alpha"})).await;
 
     let span = telemetry.span("tools/call lookup");
     let input = attr_str(&span, oi::INPUT_VALUE);
@@ -115,14 +106,7 @@ async fn capture_respects_the_size_cap() {
         .layer()
         .capture(CaptureConfig::enabled().max_bytes(16))
         .build();
-    let session = Session::start(&layer).await;
-    let long = "x".repeat(500);
-    session
-        .client
-        .call_tool(call("lookup", json!({"app": long})))
-        .await
-        .expect("tools/call");
-    session.close().await;
+    call_lookup(&layer, json!({"app": "x".repeat(500)})).await;
 
     let span = telemetry.span("tools/call lookup");
     let input = attr_str(&span, oi::INPUT_VALUE);
