@@ -188,15 +188,6 @@ fn write_str(buf: &mut Vec<u8>, field: u32, value: &[u8]) {
     }
 }
 
-/// A proto3 `uint32`/`int32` (non-negative)/enum field, left out when zero.
-fn uint_len(field: u32, value: u64) -> usize {
-    if value == 0 {
-        0
-    } else {
-        key_len(field) + encoded_len_varint(value)
-    }
-}
-
 fn write_uint(buf: &mut Vec<u8>, field: u32, value: u64) {
     if value != 0 {
         write_key(buf, field, VARINT);
@@ -204,19 +195,11 @@ fn write_uint(buf: &mut Vec<u8>, field: u32, value: u64) {
     }
 }
 
-fn fixed64_len(field: u32, value: u64) -> usize {
-    if value == 0 { 0 } else { key_len(field) + 8 }
-}
-
 fn write_fixed64(buf: &mut Vec<u8>, field: u32, value: u64) {
     if value != 0 {
         write_key(buf, field, FIXED64);
         buf.extend_from_slice(&value.to_le_bytes());
     }
-}
-
-fn fixed32_len(field: u32, value: u32) -> usize {
-    if value == 0 { 0 } else { key_len(field) + 4 }
 }
 
 fn write_fixed32(buf: &mut Vec<u8>, field: u32, value: u32) {
@@ -300,15 +283,36 @@ fn write_array(buf: &mut Vec<u8>, array: &Array) {
     }
 }
 
+/// Writes field `field` as a length-delimited message whose bytes `body` appends, in one pass:
+/// `width` bytes are reserved for the length, the body is written after them, and the length is
+/// then written in front. When the length takes another number of bytes than `width`, the body
+/// moves to make it fit, so the bytes are always the canonical (shortest) encoding; `width` is the
+/// length's likely size, chosen so that the move is rare.
+fn write_message(buf: &mut Vec<u8>, field: u32, width: usize, body: impl FnOnce(&mut Vec<u8>)) {
+    write_key(buf, field, LEN);
+    let at = buf.len();
+    buf.resize(at + width, 0);
+    body(buf);
+    let len = buf.len() - at - width;
+    let needed = encoded_len_varint(len as u64);
+    if needed > width {
+        let end = buf.len();
+        buf.resize(end + needed - width, 0);
+        buf.copy_within(at + width..end, at + needed);
+    } else if needed < width {
+        buf.copy_within(at + width.., at + needed);
+        buf.truncate(at + needed + len);
+    }
+    let mut value = len as u64;
+    for byte in &mut buf[at..at + needed] {
+        #[allow(clippy::cast_possible_truncation)] // the low seven bits, by construction
+        let low = value as u8 & 0x7f;
+        value >>= 7;
+        *byte = if value == 0 { low } else { low | 0x80 };
+    }
+}
+
 // `KeyValue`: 1 key, 2 value (AnyValue, always present).
-
-fn key_value_body_len(key: &str, value: &Value) -> usize {
-    str_len(1, key.as_bytes()) + len_field(2, scalar_len(value))
-}
-
-fn key_value_len(field: u32, key: &str, value: &Value) -> usize {
-    len_field(field, key_value_body_len(key, value))
-}
 
 fn write_key_value(buf: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
     let value_len = scalar_len(value);
@@ -320,13 +324,6 @@ fn write_key_value(buf: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
     write_str(buf, 1, key.as_bytes());
     write_len(buf, 2, value_len);
     write_scalar(buf, value);
-}
-
-fn attributes_len(field: u32, attributes: &[KeyValue]) -> usize {
-    attributes
-        .iter()
-        .map(|kv| key_value_len(field, kv.key.as_str(), &kv.value))
-        .sum()
 }
 
 fn write_attributes(buf: &mut Vec<u8>, field: u32, attributes: &[KeyValue]) {
@@ -362,219 +359,122 @@ fn status_parts(status: &Status) -> (u64, &str) {
     }
 }
 
-fn status_body_len(status: &Status) -> usize {
-    let (code, message) = status_parts(status);
-    str_len(2, message.as_bytes()) + uint_len(3, code)
-}
-
 // `Span.Event`: 1 time (fixed64), 2 name, 3 attributes, 4 dropped attributes.
-fn event_body_len(event: &opentelemetry::trace::Event) -> usize {
-    fixed64_len(1, nanos(event.timestamp))
-        + str_len(2, event.name.as_bytes())
-        + attributes_len(3, &event.attributes)
-        + uint_len(4, u64::from(event.dropped_attributes_count))
-}
-
 fn write_event(buf: &mut Vec<u8>, event: &opentelemetry::trace::Event) {
-    write_len(buf, 11, event_body_len(event));
-    write_fixed64(buf, 1, nanos(event.timestamp));
-    write_str(buf, 2, event.name.as_bytes());
-    write_attributes(buf, 3, &event.attributes);
-    write_uint(buf, 4, u64::from(event.dropped_attributes_count));
+    write_message(buf, 11, 1, |buf| {
+        write_fixed64(buf, 1, nanos(event.timestamp));
+        write_str(buf, 2, event.name.as_bytes());
+        write_attributes(buf, 3, &event.attributes);
+        write_uint(buf, 4, u64::from(event.dropped_attributes_count));
+    });
 }
 
 // `Span.Link`: 1 trace id, 2 span id, 3 trace state, 4 attributes, 5 dropped attributes,
 // 6 flags (fixed32).
-fn link_body_len(link: &opentelemetry::trace::Link, state: &str) -> usize {
-    let context = &link.span_context;
-    str_len(1, &context.trace_id().to_bytes())
-        + str_len(2, &context.span_id().to_bytes())
-        + str_len(3, state.as_bytes())
-        + attributes_len(4, &link.attributes)
-        + uint_len(5, u64::from(link.dropped_attributes_count))
-        + fixed32_len(
-            6,
-            span_flags(context.trace_flags().to_u8(), context.is_remote()),
-        )
-}
-
 fn write_link(buf: &mut Vec<u8>, link: &opentelemetry::trace::Link) {
     let context = &link.span_context;
-    let state = context.trace_state().header();
-    write_len(buf, 13, link_body_len(link, &state));
-    write_str(buf, 1, &context.trace_id().to_bytes());
-    write_str(buf, 2, &context.span_id().to_bytes());
-    write_str(buf, 3, state.as_bytes());
-    write_attributes(buf, 4, &link.attributes);
-    write_uint(buf, 5, u64::from(link.dropped_attributes_count));
-    write_fixed32(
-        buf,
-        6,
-        span_flags(context.trace_flags().to_u8(), context.is_remote()),
-    );
-}
-
-/// The parts of a span computed once for both its length and its bytes.
-struct SpanParts {
-    trace_state: String,
-    parent: [u8; 8],
-    has_parent: bool,
-}
-
-fn span_parts(span: &SpanData) -> SpanParts {
-    SpanParts {
-        trace_state: span.span_context.trace_state().header(),
-        parent: span.parent_span_id.to_bytes(),
-        has_parent: span.parent_span_id != SpanId::INVALID,
-    }
+    write_message(buf, 13, 1, |buf| {
+        write_str(buf, 1, &context.trace_id().to_bytes());
+        write_str(buf, 2, &context.span_id().to_bytes());
+        write_str(buf, 3, context.trace_state().header().as_bytes());
+        write_attributes(buf, 4, &link.attributes);
+        write_uint(buf, 5, u64::from(link.dropped_attributes_count));
+        write_fixed32(
+            buf,
+            6,
+            span_flags(context.trace_flags().to_u8(), context.is_remote()),
+        );
+    });
 }
 
 // `Span`: 1 trace id, 2 span id, 3 trace state, 4 parent span id, 5 name, 6 kind, 7 start
 // (fixed64), 8 end (fixed64), 9 attributes, 10 dropped attributes, 11 events, 12 dropped events,
 // 13 links, 14 dropped links, 15 status (always present), 16 flags (fixed32). Fields are written
-// in field-number order, as prost writes them, so the bytes are the OTLP exporter's bytes.
-fn span_body_len(span: &SpanData, parts: &SpanParts) -> usize {
+// in field-number order, as prost writes them, so the bytes are the OTLP exporter's bytes. A
+// span's length nearly always takes two bytes (128 bytes to 16 KiB).
+fn write_span(buf: &mut Vec<u8>, span: &SpanData) {
     let context = &span.span_context;
-    let parent: &[u8] = if parts.has_parent { &parts.parent } else { &[] };
-    let trace_state = parts.trace_state.as_bytes();
-    str_len(1, &context.trace_id().to_bytes())
-        + str_len(2, &context.span_id().to_bytes())
-        + str_len(3, trace_state)
-        + str_len(4, parent)
-        + fixed32_len(
+    write_message(buf, 2, 2, |buf| {
+        write_str(buf, 1, &context.trace_id().to_bytes());
+        write_str(buf, 2, &context.span_id().to_bytes());
+        write_str(buf, 3, context.trace_state().header().as_bytes());
+        if span.parent_span_id != SpanId::INVALID {
+            write_str(buf, 4, &span.parent_span_id.to_bytes());
+        }
+        write_str(buf, 5, span.name.as_bytes());
+        write_uint(buf, 6, kind_number(&span.span_kind));
+        write_fixed64(buf, 7, nanos(span.start_time));
+        write_fixed64(buf, 8, nanos(span.end_time));
+        write_attributes(buf, 9, &span.attributes);
+        write_uint(buf, 10, u64::from(span.dropped_attributes_count));
+        for event in span.events.iter() {
+            write_event(buf, event);
+        }
+        write_uint(buf, 12, u64::from(span.events.dropped_count));
+        for link in span.links.iter() {
+            write_link(buf, link);
+        }
+        write_uint(buf, 14, u64::from(span.links.dropped_count));
+        let (code, message) = status_parts(&span.status);
+        write_message(buf, 15, 1, |buf| {
+            write_str(buf, 2, message.as_bytes());
+            write_uint(buf, 3, code);
+        });
+        write_fixed32(
+            buf,
             16,
             span_flags(context.trace_flags().to_u8(), span.parent_span_is_remote),
-        )
-        + str_len(5, span.name.as_bytes())
-        + uint_len(6, kind_number(&span.span_kind))
-        + fixed64_len(7, nanos(span.start_time))
-        + fixed64_len(8, nanos(span.end_time))
-        + attributes_len(9, &span.attributes)
-        + uint_len(10, u64::from(span.dropped_attributes_count))
-        + span
-            .events
-            .iter()
-            .map(|e| len_field(11, event_body_len(e)))
-            .sum::<usize>()
-        + uint_len(12, u64::from(span.events.dropped_count))
-        + span
-            .links
-            .iter()
-            .map(|l| len_field(13, link_body_len(l, &l.span_context.trace_state().header())))
-            .sum::<usize>()
-        + uint_len(14, u64::from(span.links.dropped_count))
-        + len_field(15, status_body_len(&span.status))
-}
-
-fn write_span(buf: &mut Vec<u8>, span: &SpanData, parts: &SpanParts, len: usize) {
-    let context = &span.span_context;
-    let parent: &[u8] = if parts.has_parent { &parts.parent } else { &[] };
-    write_len(buf, 2, len);
-    write_str(buf, 1, &context.trace_id().to_bytes());
-    write_str(buf, 2, &context.span_id().to_bytes());
-    write_str(buf, 3, parts.trace_state.as_bytes());
-    write_str(buf, 4, parent);
-    write_str(buf, 5, span.name.as_bytes());
-    write_uint(buf, 6, kind_number(&span.span_kind));
-    write_fixed64(buf, 7, nanos(span.start_time));
-    write_fixed64(buf, 8, nanos(span.end_time));
-    write_attributes(buf, 9, &span.attributes);
-    write_uint(buf, 10, u64::from(span.dropped_attributes_count));
-    for event in span.events.iter() {
-        write_event(buf, event);
-    }
-    write_uint(buf, 12, u64::from(span.events.dropped_count));
-    for link in span.links.iter() {
-        write_link(buf, link);
-    }
-    write_uint(buf, 14, u64::from(span.links.dropped_count));
-    let (code, message) = status_parts(&span.status);
-    write_len(buf, 15, status_body_len(&span.status));
-    write_str(buf, 2, message.as_bytes());
-    write_uint(buf, 3, code);
-    write_fixed32(
-        buf,
-        16,
-        span_flags(context.trace_flags().to_u8(), span.parent_span_is_remote),
-    );
+        );
+    });
 }
 
 // `InstrumentationScope`: 1 name, 2 version, 3 attributes, 4 dropped attributes.
-fn scope_body(scope: &InstrumentationScope) -> Vec<u8> {
-    let mut body = Vec::new();
-    write_str(&mut body, 1, scope.name().as_bytes());
-    write_str(&mut body, 2, scope.version().unwrap_or_default().as_bytes());
-    for kv in scope.attributes() {
-        write_key_value(&mut body, 3, kv.key.as_str(), &kv.value);
-    }
-    body
+fn write_scope(buf: &mut Vec<u8>, scope: &InstrumentationScope) {
+    write_message(buf, 1, 1, |buf| {
+        write_str(buf, 1, scope.name().as_bytes());
+        write_str(buf, 2, scope.version().unwrap_or_default().as_bytes());
+        for kv in scope.attributes() {
+            write_key_value(buf, 3, kv.key.as_str(), &kv.value);
+        }
+    });
 }
 
-/// One `ScopeSpans`: the scope and the indexes of its spans in the batch, in batch order.
-struct ScopeGroup<'a> {
-    scope: &'a InstrumentationScope,
-    body: Vec<u8>,
-    spans: Vec<usize>,
-}
+/// Bytes per span a batch is first given room for; a span of a traced MCP request with its
+/// conventions' attributes takes 200 to 500.
+const SPAN_BYTES_GUESS: usize = 512;
 
 /// Encodes `spans` as one `ExportTraceServiceRequest`: one `ResourceSpans` with `resource`, and
 /// one `ScopeSpans` per instrumentation scope, in the order the scopes first appear.
 pub(crate) fn encode_request(spans: &[SpanData], resource: &EncodedResource) -> Vec<u8> {
-    let parts: Vec<SpanParts> = spans.iter().map(span_parts).collect();
-    let lens: Vec<usize> = spans
-        .iter()
-        .zip(&parts)
-        .map(|(span, parts)| span_body_len(span, parts))
-        .collect();
     // A batch nearly always holds one scope; a linear search beats hashing scopes.
-    let mut groups: Vec<ScopeGroup<'_>> = Vec::new();
-    for (index, span) in spans.iter().enumerate() {
+    let mut groups: Vec<(&InstrumentationScope, Vec<&SpanData>)> = Vec::new();
+    for span in spans {
         let scope = &span.instrumentation_scope;
-        match groups.iter_mut().find(|g| g.scope == scope) {
-            Some(group) => group.spans.push(index),
-            None => groups.push(ScopeGroup {
-                scope,
-                body: scope_body(scope),
-                spans: vec![index],
-            }),
+        match groups.iter_mut().find(|(s, _)| *s == scope) {
+            Some((_, members)) => members.push(span),
+            None => groups.push((scope, vec![span])),
         }
     }
-    // `ScopeSpans`: 1 scope (always present), 2 spans, 3 schema URL.
-    let scope_spans_len = |group: &ScopeGroup<'_>| -> usize {
-        len_field(1, group.body.len())
-            + group
-                .spans
-                .iter()
-                .map(|&i| len_field(2, lens[i]))
-                .sum::<usize>()
-            + str_len(3, group.scope.schema_url().unwrap_or_default().as_bytes())
-    };
-    let group_lens: Vec<usize> = groups.iter().map(scope_spans_len).collect();
-    // `ResourceSpans`: 1 resource (always present), 2 scope spans, 3 schema URL.
-    let resource_spans_len = len_field(1, resource.body.len())
-        + group_lens.iter().map(|&l| len_field(2, l)).sum::<usize>()
-        + str_len(3, resource.schema_url.as_bytes());
-    let total = len_field(1, resource_spans_len);
-
-    let mut buf = Vec::with_capacity(total);
-    write_len(&mut buf, 1, resource_spans_len);
-    write_len(&mut buf, 1, resource.body.len());
-    buf.extend_from_slice(&resource.body);
-    for (group, &group_len) in groups.iter().zip(&group_lens) {
-        write_len(&mut buf, 2, group_len);
-        write_len(&mut buf, 1, group.body.len());
-        buf.extend_from_slice(&group.body);
-        for &i in &group.spans {
-            write_span(&mut buf, &spans[i], &parts[i], lens[i]);
+    let mut buf = Vec::with_capacity(
+        resource.body.len() + resource.schema_url.len() + 64 + spans.len() * SPAN_BYTES_GUESS,
+    );
+    // `ResourceSpans`: 1 resource (always present), 2 scope spans, 3 schema URL; `ScopeSpans`:
+    // 1 scope (always present), 2 spans, 3 schema URL. A batch's length takes three bytes from
+    // 16 KiB to 2 MiB.
+    write_message(&mut buf, 1, 3, |buf| {
+        write_len(buf, 1, resource.body.len());
+        buf.extend_from_slice(&resource.body);
+        for (scope, members) in &groups {
+            write_message(buf, 2, 3, |buf| {
+                write_scope(buf, scope);
+                for span in members {
+                    write_span(buf, span);
+                }
+                write_str(buf, 3, scope.schema_url().unwrap_or_default().as_bytes());
+            });
         }
-        write_str(
-            &mut buf,
-            3,
-            group.scope.schema_url().unwrap_or_default().as_bytes(),
-        );
-    }
-    write_str(&mut buf, 3, resource.schema_url.as_bytes());
-    debug_assert_eq!(buf.len(), total, "OTLP length pass and write pass disagree");
+        write_str(buf, 3, resource.schema_url.as_bytes());
+    });
     buf
 }
 
@@ -819,6 +719,50 @@ mod tests {
             expected
         );
         assert_eq!(ours.len(), expected.encoded_len());
+    }
+
+    /// Every length the one-pass writer reserves is too long or too short in some batch; the
+    /// bytes stay the canonical ones either way.
+    #[test]
+    fn lengths_of_every_size_are_written_in_their_shortest_form() {
+        let scope = InstrumentationScope::builder("mcp-otel").build();
+        let bare = |name: &'static str, attributes: Vec<KeyValue>| {
+            let mut span = span(
+                name,
+                SpanKind::Internal,
+                0,
+                false,
+                Status::Unset,
+                &scope,
+                attributes,
+                Vec::new(),
+                Vec::new(),
+            );
+            span.span_context = context(1, 2, TraceFlags::SAMPLED, false, "");
+            span.dropped_attributes_count = 0;
+            span.events.dropped_count = 0;
+            span.links.dropped_count = 0;
+            span
+        };
+        let text = |len: usize| KeyValue::new("value", "x".repeat(len));
+        let cases = [
+            // A span under 128 bytes (one length byte, not the two reserved) in a batch under
+            // 16 KiB (two, not three).
+            vec![bare("s", Vec::new())],
+            // A span whose length takes the two bytes reserved, and one just over 16 KiB (three).
+            vec![
+                bare("a", vec![text(110), text(128)]),
+                bare("b", vec![text(16_400)]),
+            ],
+            // A batch over 2 MiB (four length bytes).
+            vec![bare("big", vec![text(2_200_000)])],
+        ];
+        let resource = Resource::builder_empty().build();
+        for spans in cases {
+            let ours = encode_request(&spans, &EncodedResource::new(&resource));
+            let expected = reference(spans, &resource);
+            assert_eq!(ours, expected.encode_to_vec(), "byte for byte");
+        }
     }
 
     #[test]
