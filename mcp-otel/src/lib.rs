@@ -46,7 +46,13 @@ pub const INSTRUMENTATION_NAME: &str = "mcp-otel";
 /// a target (a tool or prompt name), otherwise just `{method}`.
 pub fn span_name(method: &str, target: Option<&str>) -> String {
     match target {
-        Some(target) if !target.is_empty() => format!("{method} {target}"),
+        Some(target) if !target.is_empty() => {
+            let mut name = String::with_capacity(method.len() + 1 + target.len());
+            name.push_str(method);
+            name.push(' ');
+            name.push_str(target);
+            name
+        }
         _ => method.to_owned(),
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Status, TraceContextExt};
 use rmcp::ErrorData as McpError;
-use rmcp::model::Tool;
+use rmcp::model::{NumberOrString, Tool};
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::Value;
 use tracing::Span;
@@ -88,6 +88,7 @@ impl Operation {
                 .and_then(|parts| parts.headers.get("mcp-session-id"))
                 .and_then(|value| value.to_str().ok())
         });
+        let mut id_digits = itoa::Buffer::new();
         // Every attribute is given when the span is created, in one call to the subscriber, and
         // the values (the name, the request id, the user) are computed only when a subscriber
         // wants the span. The field names are the conventions' keys (`semconv`,
@@ -106,7 +107,7 @@ impl Operation {
             network.protocol.name = http.map(|_| "http"),
             network.protocol.version = protocol_version,
             mcp.protocol.version = version.as_ref().map(rmcp::model::ProtocolVersion::as_str),
-            jsonrpc.request.id = %context.id,
+            jsonrpc.request.id = request_id(&context.id, &mut id_digits),
             mcp.session.id = *session,
             session.id = *session,
             mcp.resource.uri = resource,
@@ -348,6 +349,15 @@ fn span_title(shared: &Shared, method: &str, target: Target<'_>) -> String {
         Target::Tool(name) | Target::Prompt(name) => span_name(method, Some(name)),
         Target::Resource(uri) if shared.resource_uri_in_name => span_name(method, Some(uri)),
         Target::Resource(_) | Target::None => method.to_owned(),
+    }
+}
+
+/// The JSON-RPC id as the attribute's text: a number's digits (formatted into `digits`, not
+/// through `core::fmt`), a string as it is.
+fn request_id<'a>(id: &'a NumberOrString, digits: &'a mut itoa::Buffer) -> &'a str {
+    match id {
+        NumberOrString::Number(number) => digits.format(*number),
+        NumberOrString::String(text) => text,
     }
 }
 

@@ -525,3 +525,48 @@ async fn a_legacy_client_in_stateless_mode_has_no_session_to_time() {
     assert!(attr(&call, semconv::MCP_SESSION_ID).is_none(), "{call:?}");
     assert_eq!(attr_str(&call, semconv::MCP_PROTOCOL_VERSION), V_2025);
 }
+
+#[tokio::test]
+async fn string_and_negative_request_ids_are_recorded_as_sent() {
+    let telemetry = Telemetry::install();
+    let http = serve_http(telemetry.layer().build(), TestServer::default);
+    for (id, text) in [(json!("req-ä/1"), "req-ä/1"), (json!(-42), "-42")] {
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "method": "tools/list",
+            "params": {"_meta": {
+                "io.modelcontextprotocol/protocolVersion": V_2026,
+                "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "0"},
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }},
+        });
+        let response = reqwest::Client::new()
+            .post(&http.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", V_2026)
+            .header("mcp-method", "tools/list")
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        assert!(response.status().is_success(), "{}", response.status());
+        assert!(response.text().await.expect("body").contains("lookup"));
+        tokio::time::timeout(DEADLINE, async {
+            while !telemetry.finished_spans().iter().any(|span| {
+                span.name == "tools/list" && attr_str(span, semconv::JSONRPC_REQUEST_ID) == text
+            }) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            let ids: Vec<_> = telemetry
+                .finished_spans()
+                .iter()
+                .map(|span| attr(span, semconv::JSONRPC_REQUEST_ID))
+                .collect();
+            panic!("no span with jsonrpc.request.id {text:?}: {ids:?}")
+        });
+    }
+}
