@@ -150,9 +150,15 @@ impl OidcProvider {
                 .await
                 .expect("wait task");
         if ready.is_err() {
+            // Whether it died (and how) or hangs tells a crash from a slow start.
+            let state = match child.try_wait() {
+                Ok(Some(status)) => format!("it exited: {status}"),
+                Ok(None) => "it is still running".to_owned(),
+                Err(error) => format!("its state is unknown: {error}"),
+            };
             let _ = child.kill();
             let _ = child.wait();
-            panic!("the OIDC provider did not become ready within 30 s");
+            panic!("the OIDC provider on port {port} did not print \"ready\" within 30 s; {state}");
         }
         let keys = serde_json::from_slice(&std::fs::read(&keys_file).expect("keys file"))
             .expect("keys JSON");
