@@ -231,6 +231,7 @@ mod tests {
             .with_permissions("app-alpha", ["read"])
             .with_expiry(now + Duration::from_secs(10));
         assert_eq!(p.scope_string(), "a b");
+        assert_eq!(Principal::new("bob").scope_string(), "");
         assert!(p.has_role("developer"));
         assert!(p.entitlements.allows("app-alpha", "read"));
         assert!(!p.is_expired_at(now));

@@ -46,6 +46,10 @@ fn provider_module() -> PathBuf {
     module
 }
 
+/// How long the provider may take to start: node's start-up, the oidc-provider import and a
+/// fresh RSA key, which together took over 30 s once on a 2-core machine busy with builds.
+const PROVIDER_START_TIMEOUT: Duration = Duration::from_secs(90);
+
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../mcp-authz/tests/fixtures/oidc-provider.mjs")
 }
@@ -146,7 +150,7 @@ impl OidcProvider {
             }
         });
         let ready =
-            tokio::task::spawn_blocking(move || ready_rx.recv_timeout(Duration::from_secs(30)))
+            tokio::task::spawn_blocking(move || ready_rx.recv_timeout(PROVIDER_START_TIMEOUT))
                 .await
                 .expect("wait task");
         if ready.is_err() {
@@ -158,7 +162,10 @@ impl OidcProvider {
             };
             let _ = child.kill();
             let _ = child.wait();
-            panic!("the OIDC provider on port {port} did not print \"ready\" within 30 s; {state}");
+            panic!(
+                "the OIDC provider on port {port} did not print \"ready\" within {} s; {state}",
+                PROVIDER_START_TIMEOUT.as_secs()
+            );
         }
         let keys = serde_json::from_slice(&std::fs::read(&keys_file).expect("keys file"))
             .expect("keys JSON");
