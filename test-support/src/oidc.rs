@@ -46,8 +46,10 @@ fn provider_module() -> PathBuf {
     module
 }
 
-/// How long the provider may take to start: node's start-up, the oidc-provider import and a
-/// fresh RSA key, which together took over 30 s once on a 2-core machine busy with builds.
+/// How long the provider may take to start (node's start-up, the oidc-provider import, a fresh
+/// RSA key). A crash ends the wait at once; only a slow or hung start waits this long. With 30 s,
+/// a restarted provider once failed to get ready on a 2-core machine busy with a build beside the
+/// tests; why was not found.
 const PROVIDER_START_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn fixture() -> PathBuf {
