@@ -352,7 +352,7 @@ fn session_key(context: &RequestContext<RoleServer>) -> Option<String> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SubscriberStats {
-    /// Sessions (legacy `resources/subscribe` protocol) known to the component.
+    /// Live sessions (legacy `resources/subscribe` protocol) known to the component.
     pub sessions: usize,
     /// Open `subscriptions/listen` streams (protocol 2026-07-28).
     pub streams: usize,
@@ -658,9 +658,11 @@ impl<T: Send + Sync + 'static> CacheResources<T> {
         self.shared.subscribers().sessions.remove(session_id);
     }
 
-    /// Counts of the subscriber table.
+    /// Counts of the subscriber table. Sessions whose transport has closed since the last
+    /// notification are dropped first, so the counts are of live subscribers.
     pub fn subscriber_stats(&self) -> SubscriberStats {
-        let subscribers = self.shared.subscribers();
+        let mut subscribers = self.shared.subscribers();
+        subscribers.prune();
         SubscriberStats {
             sessions: subscribers.sessions.len(),
             streams: subscribers.streams.len(),

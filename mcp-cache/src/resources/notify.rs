@@ -35,7 +35,7 @@ pub(crate) struct Subscribers {
 
 impl Subscribers {
     /// Drops sessions whose transport has closed, so the table never outgrows the live ones.
-    fn prune(&mut self) {
+    pub(crate) fn prune(&mut self) {
         self.sessions
             .retain(|_, session| !session.peer.is_transport_closed());
     }
