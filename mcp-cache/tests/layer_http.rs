@@ -275,10 +275,12 @@ async fn uris(client: &RunningService<RoleClient, Recorder>) -> Vec<String> {
 }
 
 /// Lists, reads, and legacy subscriptions of two callers through one layered server.
+/// `connected` runs after the notifications, while both callers are still connected.
 async fn two_callers_see_and_hear_only_their_own(
     layer: CacheResourcesLayer<Rules>,
     rules: &Arc<Mutex<Rules>>,
     refresh: impl AsyncFn(),
+    connected: impl FnOnce(),
 ) {
     let ct = CancellationToken::new();
     let addr = start_server(layer, &ct).await;
@@ -365,6 +367,7 @@ async fn two_callers_see_and_hear_only_their_own(
         to_alice.is_empty(),
         "alice hears nothing of app-beta: {to_alice:?}"
     );
+    connected();
 
     alice.cancel().await.expect("close");
     bob.cancel().await.expect("close");
@@ -382,6 +385,7 @@ async fn one_component_answers_each_caller_with_what_it_may_see() {
         async || {
             cache.refresh_now().await.expect("refresh");
         },
+        || {},
     )
     .await;
 }
@@ -415,19 +419,25 @@ async fn one_component_per_caller_answers_each_from_its_own() {
             async move { found.ok_or_else(|| ErrorData::invalid_request("unknown caller", None)) }
         },
     );
-    two_callers_see_and_hear_only_their_own(layer, &rules, async || {
-        for cache in &caches {
-            cache.refresh_now().await.expect("refresh");
-        }
-    })
+    two_callers_see_and_hear_only_their_own(
+        layer,
+        &rules,
+        async || {
+            for cache in &caches {
+                cache.refresh_now().await.expect("refresh");
+            }
+        },
+        || {
+            for component in components.values() {
+                assert_eq!(
+                    component.subscriber_stats().subscriptions,
+                    2,
+                    "one caller's, in its own"
+                );
+            }
+        },
+    )
     .await;
-    for component in components.values() {
-        assert_eq!(
-            component.subscriber_stats().subscriptions,
-            2,
-            "one caller's, in its own"
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -159,7 +159,22 @@ enum Failed {
     Stream(u64),
 }
 
-async fn send(target: Target, message: Message, timeout: Duration) -> Option<Failed> {
+/// Sends `messages` to one subscriber one after the other, so that it hears of changes in the
+/// order they were found (the health resource last); stops at the first that fails.
+async fn send_in_order(
+    target: Target,
+    messages: Vec<Message>,
+    timeout: Duration,
+) -> Option<Failed> {
+    for message in messages {
+        if let Some(failed) = send(&target, message, timeout).await {
+            return Some(failed);
+        }
+    }
+    None
+}
+
+async fn send(target: &Target, message: Message, timeout: Duration) -> Option<Failed> {
     let (sent, failed) = match target {
         Target::Session(key, peer) => {
             let sent = match message {
@@ -174,7 +189,7 @@ async fn send(target: Target, message: Message, timeout: Duration) -> Option<Fai
                         .map(|r| r.is_ok())
                 }
             };
-            (sent, Failed::Session(key))
+            (sent, Failed::Session(key.clone()))
         }
         Target::Stream(id, sink) => {
             let sent = match message {
@@ -189,7 +204,7 @@ async fn send(target: Target, message: Message, timeout: Duration) -> Option<Fai
                         .map(|r| r.is_ok())
                 }
             };
-            (sent, Failed::Stream(id))
+            (sent, Failed::Stream(*id))
         }
     };
     (sent != Ok(true)).then_some(failed)
@@ -214,7 +229,10 @@ async fn dispatch<T>(weak: &Weak<Shared<T>>, changes: Changes, health: Option<St
 async fn dispatch_in_span<T>(weak: &Weak<Shared<T>>, changes: Changes, health: Option<String>) {
     let Some(shared) = weak.upgrade() else { return };
     let timeout = shared.send_timeout;
-    let mut jobs = JoinSet::new();
+    // Each subscriber's messages in the order they are to arrive; subscribers are sent to
+    // concurrently.
+    let mut session_queues: HashMap<String, (Peer<RoleServer>, Vec<Message>)> = HashMap::new();
+    let mut stream_queues: HashMap<u64, (SubscriptionSink, Vec<Message>)> = HashMap::new();
     {
         let mut subscribers = shared.subscribers();
         subscribers.prune();
@@ -222,33 +240,54 @@ async fn dispatch_in_span<T>(weak: &Weak<Shared<T>>, changes: Changes, health: O
         for uri in updated {
             for (key, session) in &subscribers.sessions {
                 if session.uris.contains(uri) {
-                    let target = Target::Session(key.clone(), session.peer.clone());
-                    jobs.spawn(send(target, Message::Updated(uri.clone()), timeout));
+                    session_queues
+                        .entry(key.clone())
+                        .or_insert_with(|| (session.peer.clone(), Vec::new()))
+                        .1
+                        .push(Message::Updated(uri.clone()));
                 }
             }
             for (id, stream) in &subscribers.streams {
                 if stream.uris.contains(uri) {
-                    let target = Target::Stream(*id, stream.sink.clone());
-                    jobs.spawn(send(target, Message::Updated(uri.clone()), timeout));
+                    stream_queues
+                        .entry(*id)
+                        .or_insert_with(|| (stream.sink.clone(), Vec::new()))
+                        .1
+                        .push(Message::Updated(uri.clone()));
                 }
             }
         }
         if changes.list_changed && shared.list_changed {
             for (key, session) in &subscribers.sessions {
-                let target = Target::Session(key.clone(), session.peer.clone());
-                jobs.spawn(send(target, Message::ListChanged, timeout));
+                session_queues
+                    .entry(key.clone())
+                    .or_insert_with(|| (session.peer.clone(), Vec::new()))
+                    .1
+                    .push(Message::ListChanged);
             }
             for (id, stream) in &subscribers.streams {
                 if stream.list_changed {
-                    let target = Target::Stream(*id, stream.sink.clone());
-                    jobs.spawn(send(target, Message::ListChanged, timeout));
+                    stream_queues
+                        .entry(*id)
+                        .or_insert_with(|| (stream.sink.clone(), Vec::new()))
+                        .1
+                        .push(Message::ListChanged);
                 }
             }
         }
     }
     // Do not keep the component alive while waiting on sessions.
     drop(shared);
-    let sent = jobs.len();
+    let mut sent = 0;
+    let mut jobs = JoinSet::new();
+    for (key, (peer, messages)) in session_queues {
+        sent += messages.len();
+        jobs.spawn(send_in_order(Target::Session(key, peer), messages, timeout));
+    }
+    for (id, (sink, messages)) in stream_queues {
+        sent += messages.len();
+        jobs.spawn(send_in_order(Target::Stream(id, sink), messages, timeout));
+    }
     let mut failed = Vec::new();
     while let Some(outcome) = jobs.join_next().await {
         if let Ok(Some(failure)) = outcome {
