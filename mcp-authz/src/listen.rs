@@ -129,10 +129,7 @@ impl<S> ListenFilter<S> {
 /// removed), so the original bytes go on untouched.
 fn filter_listen(body: &[u8], principal: &Principal, readable: &Readable) -> Option<Vec<u8>> {
     // Cheap test first: most requests are not listen requests.
-    let needle = b"subscriptions/listen";
-    if !body.windows(needle.len()).any(|w| w == needle) {
-        return None;
-    }
+    memchr::memmem::find(body, b"subscriptions/listen")?;
     let mut message: Value = serde_json::from_slice(body).ok()?;
     if message.get("method").and_then(Value::as_str) != Some("subscriptions/listen") {
         return None;

@@ -16,6 +16,7 @@ pub mod resources;
 mod run;
 pub mod server;
 pub mod sessions;
+mod shared_mcp;
 pub mod structured;
 pub mod tls;
 

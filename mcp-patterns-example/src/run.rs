@@ -26,6 +26,7 @@ use crate::listen::{Bound, ConnectionLimits, DEFAULT_SHUTDOWN_GRACE, Served};
 use crate::metrics;
 use crate::probes::{self, Readiness};
 use crate::sessions::RedisSessions;
+use crate::shared_mcp::SharedMcp;
 use crate::{ExampleError, FirewallServer};
 
 /// Where and how to serve over HTTP.
@@ -374,7 +375,7 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                 .service(server);
             let service =
                 StreamableHttpService::new(move || Ok(stack.clone()), sessions.clone(), config);
-            axum::Router::new().nest_service("/mcp", service)
+            axum::Router::new().nest_service("/mcp", SharedMcp::new(service))
         }
         Some(verifier) => {
             let server = FirewallServer::with_callers(data, client.clone(), |context| {
@@ -407,13 +408,17 @@ pub async fn start_http(options: HttpOptions) -> Result<RunningHttp, ExampleErro
                 None => SessionOwnershipLayer::new(limits),
             };
             owners = Some(ownership.clone());
-            // `.layer` wraps what is above it: a request passes AuthLayer (token, global
-            // scopes), then the session-owner check, then the listen filter, then rmcp.
-            axum::Router::new()
-                .nest_service("/mcp", service)
-                .layer(listen_filter)
-                .layer(ownership)
+            // A request passes AuthLayer (token, global scopes), then the session-owner check,
+            // then the listen filter, then rmcp. The layers are composed into one service that
+            // the router holds once, rather than one router layer each: each router layer boxes
+            // what is under it again, and the router clones every box on every request.
+            let mcp = ServiceBuilder::new()
                 .layer(layer)
+                .layer(ownership)
+                .layer(listen_filter)
+                .service(SharedMcp::new(service));
+            axum::Router::new()
+                .nest_service("/mcp", mcp)
                 .merge(metadata.router())
         }
     };
