@@ -19,7 +19,8 @@ use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::SessionManager;
 
-/// An [`StreamableHttpService`] shared by all its clones; serves the same requests the same way.
+/// A [`StreamableHttpService`] shared by all its clones; it serves requests exactly as the service
+/// itself does.
 pub(crate) struct SharedMcp<S, M>(Arc<StreamableHttpService<S, M>>);
 
 impl<S, M> SharedMcp<S, M> {
