@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{Method, Request, StatusCode};
-use serde_json::Value;
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, JsonRpcRequest};
 use tower::{Layer, Service};
 
 use crate::policy::{AccessRequest, Action, Policy, TargetKind};
@@ -128,24 +128,34 @@ impl<S> ListenFilter<S> {
 /// Removes unreadable URIs from a listen request; `None` when `body` is not one (or nothing was
 /// removed), so the original bytes go on untouched.
 fn filter_listen(body: &[u8], principal: &Principal, readable: &Readable) -> Option<Vec<u8>> {
-    // Cheap test first: most requests are not listen requests.
-    memchr::memmem::find(body, b"subscriptions/listen")?;
-    let mut message: Value = serde_json::from_slice(body).ok()?;
-    if message.get("method").and_then(Value::as_str) != Some("subscriptions/listen") {
+    // A listen request spells its method out or escapes some of it (JSON may escape any
+    // character of a string, and some encoders escape every `/`); a body that does neither, as
+    // nearly every other request, is not parsed here.
+    if memchr::memmem::find(body, b"subscriptions/listen").is_none()
+        && memchr::memchr(b'\\', body).is_none()
+    {
         return None;
     }
-    let uris = message
-        .pointer_mut("/params/notifications/resourceSubscriptions")?
-        .as_array_mut()?;
+    // Parsed with rmcp's own type and parser, as rmcp parses the body after this layer: what
+    // rmcp would take for a listen request is exactly what is filtered here.
+    let mut message: ClientJsonRpcMessage = serde_json::from_slice(body).ok()?;
+    let JsonRpcMessage::Request(JsonRpcRequest {
+        request: ClientRequest::SubscriptionsListenRequest(listen),
+        ..
+    }) = &mut message
+    else {
+        return None;
+    };
+    let uris = listen
+        .params
+        .notifications
+        .resource_subscriptions
+        .as_mut()?;
     let before = uris.len();
     uris.retain(|uri| {
-        let keep = uri.as_str().is_some_and(|uri| readable(principal, uri));
+        let keep = readable(principal, uri);
         if !keep {
-            let span = audit::check_span(
-                Some(principal),
-                "subscriptions/listen",
-                uri.as_str().unwrap_or_default(),
-            );
+            let span = audit::check_span(Some(principal), "subscriptions/listen", uri);
             audit::record_check(&span, false, "not readable");
         }
         keep
@@ -202,6 +212,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn only_readable_subscriptions_remain() {
@@ -220,5 +231,22 @@ mod tests {
         assert!(filter_listen(body, &alice, &all_readable).is_none());
         assert!(filter_listen(br#"{"method":"tools/list"}"#, &alice, &readable).is_none());
         assert!(filter_listen(b"subscriptions/listen but not json", &alice, &readable).is_none());
+    }
+
+    #[test]
+    fn escaped_strings_are_read_as_rmcp_reads_them() {
+        let alice = Principal::new("alice");
+        let readable = |_: &Principal, uri: &str| uri.ends_with("alpha");
+        let body = br#"{"jsonrpc":"2.0","id":7,"method":"subscriptions\/listen","params":{"notifications":{"resourceSubscriptions":["cache:\/\/firewalls\/app-alpha","cache://firewalls/app-\u0062eta"]}}}"#;
+        let filtered = filter_listen(body, &alice, &readable).expect("changed");
+        let value: Value = serde_json::from_slice(&filtered).unwrap();
+        assert_eq!(value["method"], "subscriptions/listen");
+        assert_eq!(
+            value["params"]["notifications"]["resourceSubscriptions"],
+            serde_json::json!(["cache://firewalls/app-alpha"])
+        );
+        // Another method with escapes in its arguments passes unchanged.
+        let call = br#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"t","arguments":{"q":"a\"b subscriptions/listen"}}}"#;
+        assert!(filter_listen(call, &alice, &readable).is_none());
     }
 }

@@ -337,6 +337,12 @@ fn is_initialize(body: &[u8]) -> bool {
         #[serde(borrow)]
         method: Option<std::borrow::Cow<'a, str>>,
     }
+    // An `initialize` request spells its method out or escapes some of it; a body that does
+    // neither is not parsed. Every 2026-07-28 request comes here, since none names a session.
+    if memchr::memmem::find(body, b"initialize").is_none() && memchr::memchr(b'\\', body).is_none()
+    {
+        return false;
+    }
     serde_json::from_slice::<Probe<'_>>(body)
         .ok()
         .and_then(|p| p.method)
@@ -470,6 +476,10 @@ mod tests {
             br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#
         ));
         assert!(!is_initialize(b"not json"));
+        // Escaped as JSON allows, it is still `initialize` to rmcp.
+        assert!(is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"\u0069nitialize"}"#
+        ));
         assert!(!is_initialize(br#"[{"method":"initialize"}]"#));
     }
 

@@ -77,7 +77,12 @@ async fn listen(served: &Served, uris: &[&str], wait: Duration) -> Vec<Value> {
 
 /// [`listen`] with the bearer token `token`.
 async fn listen_as(served: &Served, token: &str, uris: &[&str], wait: Duration) -> Vec<Value> {
-    let body = json!({
+    listen_body(served, token, listen_request(uris).to_string(), wait).await
+}
+
+/// A 2026-07-28 `subscriptions/listen` request (id 9) for `uris`.
+fn listen_request(uris: &[&str]) -> Value {
+    json!({
         "jsonrpc": "2.0", "id": 9, "method": "subscriptions/listen",
         "params": {
             "notifications": { "resourceSubscriptions": uris },
@@ -87,14 +92,20 @@ async fn listen_as(served: &Served, token: &str, uris: &[&str], wait: Duration) 
                 "io.modelcontextprotocol/clientCapabilities": {},
             }
         }
-    });
+    })
+}
+
+/// Posts `body` as a listen request with the bearer token `token` and collects the SSE data
+/// lines for up to `wait`.
+async fn listen_body(served: &Served, token: &str, body: String, wait: Duration) -> Vec<Value> {
     let mut response = reqwest::Client::new()
         .post(served.url("/mcp"))
         .bearer_auth(token)
         .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "subscriptions/listen")
-        .json(&body)
+        .body(body)
         .send()
         .await
         .expect("POST");
@@ -141,6 +152,41 @@ async fn the_acknowledgement_names_only_what_the_caller_may_read() {
             .contains("app-beta"),
         "nothing names the forbidden resource: {messages:?}"
     );
+}
+
+/// The acknowledgement's resource subscriptions, or the messages when there is none.
+fn acknowledged(messages: &[Value]) -> Result<&Value, String> {
+    messages
+        .iter()
+        .find(|m| {
+            m["method"]
+                .as_str()
+                .is_some_and(|m| m.contains("acknowledged"))
+        })
+        .map(|ack| &ack["params"]["notifications"]["resourceSubscriptions"])
+        .ok_or_else(|| format!("no acknowledgement in {messages:?}"))
+}
+
+#[tokio::test]
+async fn a_request_whose_json_escapes_its_strings_is_filtered_the_same() {
+    // JSON may escape any character of a string, and some encoders escape `/` by default: rmcp
+    // reads `subscriptions\/listen` as `subscriptions/listen`, so the filter must as well.
+    let served = serve(true).await;
+    let uris = ["cache://firewalls/app-alpha", "cache://firewalls/app-beta"];
+    let plain = listen_request(&uris).to_string();
+    let escaped_slashes = plain.replace('/', "\\/");
+    let escaped_letters = plain
+        .replace("subscriptions/listen", "\\u0073ubscriptions/listen")
+        .replace("app-beta", "app-\\u0062eta");
+    for body in [escaped_slashes, escaped_letters] {
+        let messages = listen_body(&served, "alice", body.clone(), Duration::from_secs(2)).await;
+        let subscriptions = acknowledged(&messages).unwrap_or_else(|e| panic!("{body}: {e}"));
+        assert_eq!(
+            subscriptions,
+            &json!(["cache://firewalls/app-alpha"]),
+            "{body}: {messages:?}"
+        );
+    }
 }
 
 #[tokio::test]

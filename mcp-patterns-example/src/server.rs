@@ -116,7 +116,9 @@ pub struct FirewallServer {
     data: FirewallCache,
     downstream: DownstreamClient,
     callers: CallerSource,
-    tool_router: ToolRouter<Self>,
+    // Shared by every clone (rmcp clones the server for each session, and for each request of
+    // a 2026-07-28 client): the routes are built once and never change.
+    tool_router: Arc<ToolRouter<Self>>,
 }
 
 impl std::fmt::Debug for FirewallServer {
@@ -162,7 +164,7 @@ impl FirewallServer {
                 caller: Arc::new(caller),
                 data_filter: true,
             },
-            tool_router: Self::tool_router(),
+            tool_router: Arc::new(Self::tool_router()),
         }
     }
 
