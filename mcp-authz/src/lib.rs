@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod audit;
+mod body;
 mod cache;
 #[cfg(feature = "cedar")]
 mod cedar;

@@ -19,7 +19,7 @@ use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, JsonRpcRe
 use tower::{Layer, Service};
 
 use crate::policy::{AccessRequest, Action, Policy, TargetKind};
-use crate::{Principal, audit};
+use crate::{Principal, audit, body};
 
 type Readable = dyn Fn(&Principal, &str) -> bool + Send + Sync;
 
@@ -128,12 +128,8 @@ impl<S> ListenFilter<S> {
 /// Removes unreadable URIs from a listen request; `None` when `body` is not one (or nothing was
 /// removed), so the original bytes go on untouched.
 fn filter_listen(body: &[u8], principal: &Principal, readable: &Readable) -> Option<Vec<u8>> {
-    // A listen request spells its method out or escapes some of it (JSON may escape any
-    // character of a string, and some encoders escape every `/`); a body that does neither, as
-    // nearly every other request, is not parsed here.
-    if memchr::memmem::find(body, b"subscriptions/listen").is_none()
-        && memchr::memchr(b'\\', body).is_none()
-    {
+    // Nearly every other request is not parsed here.
+    if !body::may_contain(body, "subscriptions/listen") {
         return None;
     }
     // Parsed with rmcp's own type and parser, as rmcp parses the body after this layer: what
